@@ -1,0 +1,25 @@
+// Convolution and pooling over NHWC images (channels last, as in Keras).
+#pragma once
+
+#include <array>
+
+#include "normnet/tensor.h"
+
+namespace normnet::ops {
+
+enum class Padding { kValid, kSame };
+
+// x [N, H, W, Cin], kernel [kh, kw, Cin, Cout] (Keras's layout), bias [Cout] or undefined.
+// `same` padding pads (total = max((ceil(H/s)-1)*s + kh - H, 0)) with the extra row/column at
+// the bottom/right, as TensorFlow does. oneDNN for float32; a reference loop for float64.
+[[nodiscard]] Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                            std::array<int, 2> strides = {1, 1}, Padding padding = Padding::kValid);
+
+// Max / average pooling of x [N, H, W, C]; strides default to the pool size. Average pooling
+// with `same` padding divides by the number of real (unpadded) elements, as Keras does.
+[[nodiscard]] Tensor max_pool2d(const Tensor& x, std::array<int, 2> pool_size,
+                                std::array<int, 2> strides = {0, 0}, Padding padding = Padding::kValid);
+[[nodiscard]] Tensor avg_pool2d(const Tensor& x, std::array<int, 2> pool_size,
+                                std::array<int, 2> strides = {0, 0}, Padding padding = Padding::kValid);
+
+}  // namespace normnet::ops

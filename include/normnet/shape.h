@@ -1,0 +1,31 @@
+// Shapes and element types of tensors.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace normnet {
+
+// Row-major extents. In a symbolic tensor the first (batch) extent may be kUnknownDim (-1).
+using Shape = std::vector<int64_t>;
+inline constexpr int64_t kUnknownDim = -1;
+
+enum class DType { kFloat32, kFloat64, kInt64 };
+
+// "float32", "float64", "int64".
+[[nodiscard]] const char* dtype_name(DType dtype);
+[[nodiscard]] std::size_t dtype_size(DType dtype);
+[[nodiscard]] inline bool is_floating(DType dtype) { return dtype != DType::kInt64; }
+
+// "[32, 784]"; an unknown extent prints as "None", as Keras does.
+[[nodiscard]] std::string shape_to_string(const Shape& shape);
+// Product of the extents (1 for a scalar); -1 when any extent is unknown.
+[[nodiscard]] int64_t shape_numel(const Shape& shape);
+// True when some extent is kUnknownDim.
+[[nodiscard]] bool shape_has_unknown(const Shape& shape);
+// Maps a possibly negative axis into [0, rank); throws ValueError naming `who` when out of range.
+[[nodiscard]] int normalize_axis(int64_t axis, std::size_t rank, const char* who, const Shape& shape);
+
+}  // namespace normnet
