@@ -38,6 +38,9 @@ namespace normnet::ops {
 [[nodiscard]] Tensor add(const Tensor& a, double b);
 [[nodiscard]] Tensor mul(const Tensor& a, double b);
 
+// Materializes x broadcast to `shape` (NumPy rules; x's shape must broadcast to exactly it).
+[[nodiscard]] Tensor broadcast_to(const Tensor& x, const Shape& shape);
+
 // Converts to another dtype; differentiable between float32 and float64.
 [[nodiscard]] Tensor cast(const Tensor& x, DType dtype);
 
