@@ -1,0 +1,123 @@
+// Models: the functional API (Input, Model(inputs, outputs)) and Sequential. A model is a
+// layer, so models nest (an autoencoder from an encoder and a decoder).
+//
+//   auto in = normnet::Input({784});
+//   auto h = layers::Dense(64).activation("relu")(in);
+//   auto out = layers::Dense(10)(h);
+//   normnet::Model model({in}, {out});
+//   model.summary();
+//   Tensor y = model(x);                          // eager call on real data
+//   normnet::Model features({in}, {model.get_layer("dense").output()});
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "normnet/layer.h"
+
+namespace normnet {
+
+// A symbolic input of shape [None, ...shape] (shape without the batch axis).
+[[nodiscard]] Tensor Input(Shape shape, DType dtype = DType::kFloat32);
+// The same with a layer name ("input_1" by default).
+[[nodiscard]] Tensor Input(Shape shape, DType dtype, const std::string& name);
+
+// The layer behind a model handle: runs its layers as a graph.
+class FunctionalModel : public Layer {
+ public:
+  FunctionalModel(std::vector<Tensor> inputs, std::vector<Tensor> outputs, std::string class_name = "Functional");
+  std::vector<Tensor> call_multi(const std::vector<Tensor>& xs, const CallArgs& args) override;
+  std::vector<Tensor> compute_mask(const std::vector<Tensor>& xs, const std::vector<Tensor>& masks) override;
+  [[nodiscard]] Config get_config() const override;
+  [[nodiscard]] std::vector<std::shared_ptr<Layer>> sublayers() const override;
+
+  [[nodiscard]] const std::vector<Tensor>& graph_inputs() const { return inputs_; }
+  [[nodiscard]] const std::vector<Tensor>& graph_outputs() const { return outputs_; }
+  // Layers in graph order, InputLayers included (as Keras's model.layers).
+  [[nodiscard]] const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
+  // Adds a loss computed from symbolic tensors of this graph on every forward pass.
+  void add_graph_loss(const Tensor& symbolic_loss, const std::string& name);
+
+ protected:
+  // For Sequential: a model whose graph is set later.
+  FunctionalModel(std::string class_name, const std::string& name_prefix);
+  void set_graph(std::vector<Tensor> inputs, std::vector<Tensor> outputs);
+
+ protected:
+  std::vector<std::shared_ptr<Layer>> layers_;
+
+ private:
+  struct Step {
+    std::shared_ptr<detail::GraphNode> node;
+    std::vector<Tensor> outputs;  // the node's symbolic outputs, held so the graph stays alive
+  };
+  void trace();
+  std::vector<Tensor> inputs_;
+  std::vector<Tensor> outputs_;
+  std::vector<Step> steps_;
+  std::vector<std::pair<std::string, Tensor>> graph_losses_;
+};
+
+// The handle users hold. Copies share the model.
+class Model : public LayerHandle<FunctionalModel> {
+ public:
+  Model(std::vector<Tensor> inputs, std::vector<Tensor> outputs);
+  explicit Model(std::shared_ptr<FunctionalModel> model) : LayerHandle<FunctionalModel>(std::move(model)) {}
+
+  using LayerHandle<FunctionalModel>::name;
+  Model& name(const std::string& name);
+
+  [[nodiscard]] LayerRef get_layer(const std::string& name) const;
+  [[nodiscard]] LayerRef get_layer(std::size_t index) const;
+  [[nodiscard]] std::vector<LayerRef> layers() const;
+  [[nodiscard]] const std::vector<Tensor>& inputs() const { return ptr_->graph_inputs(); }
+  [[nodiscard]] const std::vector<Tensor>& outputs() const { return ptr_->graph_outputs(); }
+  [[nodiscard]] std::vector<NamedLoss> named_losses() const { return ptr_->named_losses(); }
+  [[nodiscard]] std::vector<Tensor> non_trainable_weights() const { return ptr_->non_trainable_weights(); }
+
+  // Adds a loss term: a symbolic tensor of this model's graph (re-evaluated on every forward,
+  // like tf.keras 2's model.add_loss; Keras 3 dropped this) or a function of nothing.
+  void add_loss(const Tensor& symbolic_loss, const std::string& name = "add_loss");
+
+  // Keras's table: layer (type), output shape, params, "Connected to" for non-sequential graphs,
+  // totals. `expand_nested` also lists the layers of nested models, indented.
+  void summary(std::ostream& out, bool expand_nested = false) const;
+  void summary(bool expand_nested = false) const;
+  [[nodiscard]] std::string summary_string(bool expand_nested = false) const;
+};
+
+// A plain stack of layers. Its graph is built once the input shape is known: from an Input
+// given first (add(Input({784})) or the constructor), or at the first call.
+class SequentialModel : public FunctionalModel {
+ public:
+  SequentialModel();
+  void add(const LayerRef& layer);
+  void add_input(const Tensor& input);
+  std::vector<Tensor> call_multi(const std::vector<Tensor>& xs, const CallArgs& args) override;
+  [[nodiscard]] const std::vector<std::shared_ptr<Layer>>& stack() const { return stack_; }
+  [[nodiscard]] bool has_graph() const { return has_graph_; }
+  void ensure_graph(const Shape& input_shape_with_batch, DType dtype);
+
+ private:
+  void rebuild_graph();
+  std::vector<std::shared_ptr<Layer>> stack_;
+  Tensor input_;
+  bool has_graph_ = false;
+};
+
+class Sequential : public Model {
+ public:
+  Sequential();
+  explicit Sequential(const std::vector<LayerRef>& layers);
+  // Adds a layer on top; an Input tensor given first fixes the input shape.
+  Sequential& add(const LayerRef& layer);
+  Sequential& add(const Tensor& input);
+  using Model::name;
+  Sequential& name(const std::string& name);
+
+ private:
+  std::shared_ptr<SequentialModel> seq_;
+};
+
+}  // namespace normnet
