@@ -1,0 +1,33 @@
+# Test driver: runs the command given after `--` and checks its exit code and output, which
+# PASS_REGULAR_EXPRESSION alone cannot do (it ignores the exit code).
+#   cmake -DEXPECT_RC=1 -DEXPECT_STDERR=<regex> [-DEXPECT_STDOUT=<regex>] -P expect_output.cmake -- prog args...
+# Without EXPECT_STDOUT, stdout must be empty.
+set(command)
+set(after_separator FALSE)
+math(EXPR last "${CMAKE_ARGC} - 1")
+foreach(i RANGE ${last})
+  if(after_separator)
+    list(APPEND command "${CMAKE_ARGV${i}}")
+  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
+    set(after_separator TRUE)
+  endif()
+endforeach()
+if(NOT command)
+  message(FATAL_ERROR "expect_output.cmake: no command after --")
+endif()
+
+execute_process(COMMAND ${command} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("exit code: ${rc}\nstdout:\n${out}\nstderr:\n${err}")
+if(NOT "${rc}" STREQUAL "${EXPECT_RC}")
+  message(FATAL_ERROR "expected exit code ${EXPECT_RC}, got ${rc}")
+endif()
+if(DEFINED EXPECT_STDOUT)
+  if(NOT out MATCHES "${EXPECT_STDOUT}")
+    message(FATAL_ERROR "stdout does not match: ${EXPECT_STDOUT}")
+  endif()
+elseif(NOT out STREQUAL "")
+  message(FATAL_ERROR "expected nothing on stdout")
+endif()
+if(DEFINED EXPECT_STDERR AND NOT err MATCHES "${EXPECT_STDERR}")
+  message(FATAL_ERROR "stderr does not match: ${EXPECT_STDERR}")
+endif()
