@@ -1,0 +1,285 @@
+// Elementwise unary kernels: each forward beside its backward, the derivative above the pair.
+// Loops are `omp simd` (the library builds with -march=native) and go parallel past a grain.
+#include "kernels/cpu/unary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "core/random.h"
+#include "normnet/threading.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+// Elements below which a loop stays on one thread: a parallel region costs a few microseconds,
+// which a memory-bound loop repays only past ~64k elements; transcendental ones (a libm call per
+// element, ~5–20 ns) much sooner.
+constexpr int64_t kGrainCheap = int64_t{1} << 16;
+constexpr int64_t kGrainTranscendental = int64_t{1} << 13;
+
+// Runs body(i) for every i in [0, n): vectorized, and across threads when n >= grain.
+template <class Body>
+inline void for_each_index(int64_t n, int64_t grain, const Body& body) {
+  if (n < grain) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) body(i);
+    return;
+  }
+#pragma omp parallel for simd num_threads(get_num_threads()) schedule(static)
+  for (int64_t i = 0; i < n; ++i) body(i);
+}
+
+}  // namespace
+
+// y = −x  ⇒  dx = −dy
+template <class T>
+void neg_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = -x[i]; });
+}
+template <class T>
+void neg_backward(const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] -= dy[i]; });
+}
+
+// y = eˣ  ⇒  dx = dy·y. Overflows to +inf past ln(max) as IEEE says; the gradient there is inf.
+template <class T>
+void exp_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = std::exp(x[i]); });
+}
+template <class T>
+void exp_backward(const T* y, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * y[i]; });
+}
+
+// y = ln x  ⇒  dx = dy/x. At x = 0: y = −inf and dx = dy/0 (±inf; NaN when dy = 0), as IEEE and
+// PyTorch; x < 0 gives NaN.
+template <class T>
+void log_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = std::log(x[i]); });
+}
+template <class T>
+void log_backward(const T* x, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] / x[i]; });
+}
+
+// y = √x  ⇒  dx = dy/(2y). At x = 0: dx = dy/0 = ±inf (NaN when dy = 0), as IEEE and PyTorch;
+// TensorFlow's sqrt_grad gives the same.
+template <class T>
+void sqrt_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = std::sqrt(x[i]); });
+}
+template <class T>
+void sqrt_backward(const T* y, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] / (T(2) * y[i]); });
+}
+
+// y = x²  ⇒  dx = 2x·dy
+template <class T>
+void square_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = x[i] * x[i]; });
+}
+template <class T>
+void square_backward(const T* x, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += T(2) * x[i] * dy[i]; });
+}
+
+// y = |x|  ⇒  dx = sign(x)·dy; at x = 0 the subgradient 0 (PyTorch, TensorFlow).
+template <class T>
+void abs_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = std::abs(x[i]); });
+}
+template <class T>
+void abs_backward(const T* x, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) {
+    dx[i] += x[i] > T(0) ? dy[i] : (x[i] < T(0) ? -dy[i] : T(0));
+  });
+}
+
+// y = sign(x): piecewise constant, so the gradient is 0 and there is no backward kernel.
+template <class T>
+void sign_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) {
+    y[i] = x[i] > T(0) ? T(1) : (x[i] < T(0) ? T(-1) : (x[i] == T(0) ? T(0) : x[i]));
+  });
+}
+
+// y = xᵖ  ⇒  dx = dy·p·xᵖ⁻¹. p = 0 gives dx = 0 everywhere (PyTorch masks it too; the formula
+// would give 0·x⁻¹ = NaN at x = 0). At x = 0 with p < 1 the gradient is ±inf as IEEE says.
+template <class T>
+void pow_forward(const T* x, double p, T* y, int64_t n) {
+  if (p == 2.0) return square_forward(x, y, n);  // the common case, without a libm call
+  const T pt = static_cast<T>(p);
+  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = std::pow(x[i], pt); });
+}
+template <class T>
+void pow_backward(const T* x, double p, const T* dy, T* dx, int64_t n) {
+  if (p == 0.0) return;
+  if (p == 2.0) return square_backward(x, dy, dx, n);
+  const T pt = static_cast<T>(p);
+  const T pm1 = static_cast<T>(p - 1.0);
+  for_each_index(n, kGrainTranscendental, [&](int64_t i) { dx[i] += dy[i] * pt * std::pow(x[i], pm1); });
+}
+
+// y = max(x, 0)  ⇒  dx = dy·[x > 0]; at x = 0 the gradient is 0 (PyTorch, TensorFlow). NaN is
+// passed through (std::max would hide it), so TerminateOnNaN still sees it.
+template <class T>
+void relu_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = x[i] > T(0) || x[i] != x[i] ? x[i] : T(0); });
+}
+template <class T>
+void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += y[i] > T(0) ? dy[i] : T(0); });
+}
+
+// y = 1/(1 + e⁻ˣ)  ⇒  dx = dy·y·(1 − y). Computed from e = e^−|x| ≤ 1, so neither branch
+// overflows: x ≥ 0 gives 1/(1 + e), x < 0 gives e/(1 + e) (which keeps tiny values like
+// sigmoid(−100) ≈ 3.7e−44 instead of rounding 1 − (1 − y) to 0).
+template <class T>
+void sigmoid_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainTranscendental, [&](int64_t i) {
+    const T e = std::exp(-std::abs(x[i]));
+    y[i] = x[i] >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+  });
+}
+template <class T>
+void sigmoid_backward(const T* y, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
+}
+
+// y = tanh x  ⇒  dx = dy·(1 − y²)
+template <class T>
+void tanh_forward(const T* x, T* y, int64_t n) {
+  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = std::tanh(x[i]); });
+}
+template <class T>
+void tanh_backward(const T* y, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
+}
+
+// y = min(max(x, lo), hi)  ⇒  dx = dy·[lo ≤ x ≤ hi]: the bounds themselves pass the gradient
+// (TensorFlow's clip_by_value and PyTorch's clamp agree). NaN stays NaN.
+template <class T>
+void clip_forward(const T* x, double lo, double hi, T* y, int64_t n) {
+  const T l = static_cast<T>(lo), h = static_cast<T>(hi);
+  for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = x[i] < l ? l : (x[i] > h ? h : x[i]); });
+}
+template <class T>
+void clip_backward(const T* x, double lo, double hi, const T* dy, T* dx, int64_t n) {
+  const T l = static_cast<T>(lo), h = static_cast<T>(hi);
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += x[i] >= l && x[i] <= h ? dy[i] : T(0); });
+}
+
+namespace {
+template <class From, class To>
+inline To convert(From v) {
+  if constexpr (std::is_same_v<To, int64_t> && !std::is_same_v<From, int64_t>) {
+    constexpr From kTwo63 = From(9223372036854775808.0);  // 2⁶³, exact in both float types
+    if (v != v) return 0;
+    if (v >= kTwo63) return std::numeric_limits<int64_t>::max();
+    if (v < -kTwo63) return std::numeric_limits<int64_t>::min();
+    return static_cast<int64_t>(v);
+  } else {
+    return static_cast<To>(v);
+  }
+}
+}  // namespace
+
+template <class From, class To>
+void cast_forward(const From* x, To* y, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = convert<From, To>(x[i]); });
+}
+
+namespace {
+// A well-mixed seed per block (splitmix64's finalizer over seed and block index).
+uint64_t block_seed(uint64_t seed, int64_t block) {
+  uint64_t z = seed ^ (static_cast<uint64_t>(block) + 1) * 0xD1B54A32D192ED03ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+// y = x·mask  ⇒  dx = dy·mask
+template <class T>
+void dropout_forward(const T* x, double rate, uint64_t seed, T* mask, T* y, int64_t n) {
+  const T scale = static_cast<T>(1.0 / (1.0 - rate));
+  const int64_t blocks = (n + kDropoutBlock - 1) / kDropoutBlock;
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    detail::Rng rng(block_seed(seed, b));
+    const int64_t end = std::min(n, (b + 1) * kDropoutBlock);
+    for (int64_t i = b * kDropoutBlock; i < end; ++i) {
+      mask[i] = rng.uniform() < rate ? T(0) : scale;
+      y[i] = x[i] * mask[i];
+    }
+  }
+}
+template <class T>
+void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * mask[i]; });
+}
+
+// Explicit instantiations for float and double.
+template void neg_forward<float>(const float*, float*, int64_t);
+template void neg_backward<float>(const float*, float*, int64_t);
+template void exp_forward<float>(const float*, float*, int64_t);
+template void exp_backward<float>(const float*, const float*, float*, int64_t);
+template void log_forward<float>(const float*, float*, int64_t);
+template void log_backward<float>(const float*, const float*, float*, int64_t);
+template void sqrt_forward<float>(const float*, float*, int64_t);
+template void sqrt_backward<float>(const float*, const float*, float*, int64_t);
+template void square_forward<float>(const float*, float*, int64_t);
+template void square_backward<float>(const float*, const float*, float*, int64_t);
+template void abs_forward<float>(const float*, float*, int64_t);
+template void abs_backward<float>(const float*, const float*, float*, int64_t);
+template void sign_forward<float>(const float*, float*, int64_t);
+template void pow_forward<float>(const float*, double, float*, int64_t);
+template void pow_backward<float>(const float*, double, const float*, float*, int64_t);
+template void relu_forward<float>(const float*, float*, int64_t);
+template void relu_backward<float>(const float*, const float*, float*, int64_t);
+template void sigmoid_forward<float>(const float*, float*, int64_t);
+template void sigmoid_backward<float>(const float*, const float*, float*, int64_t);
+template void tanh_forward<float>(const float*, float*, int64_t);
+template void tanh_backward<float>(const float*, const float*, float*, int64_t);
+template void clip_forward<float>(const float*, double, double, float*, int64_t);
+template void clip_backward<float>(const float*, double, double, const float*, float*, int64_t);
+template void dropout_forward<float>(const float*, double, uint64_t, float*, float*, int64_t);
+template void dropout_backward<float>(const float*, const float*, float*, int64_t);
+
+template void neg_forward<double>(const double*, double*, int64_t);
+template void neg_backward<double>(const double*, double*, int64_t);
+template void exp_forward<double>(const double*, double*, int64_t);
+template void exp_backward<double>(const double*, const double*, double*, int64_t);
+template void log_forward<double>(const double*, double*, int64_t);
+template void log_backward<double>(const double*, const double*, double*, int64_t);
+template void sqrt_forward<double>(const double*, double*, int64_t);
+template void sqrt_backward<double>(const double*, const double*, double*, int64_t);
+template void square_forward<double>(const double*, double*, int64_t);
+template void square_backward<double>(const double*, const double*, double*, int64_t);
+template void abs_forward<double>(const double*, double*, int64_t);
+template void abs_backward<double>(const double*, const double*, double*, int64_t);
+template void sign_forward<double>(const double*, double*, int64_t);
+template void pow_forward<double>(const double*, double, double*, int64_t);
+template void pow_backward<double>(const double*, double, const double*, double*, int64_t);
+template void relu_forward<double>(const double*, double*, int64_t);
+template void relu_backward<double>(const double*, const double*, double*, int64_t);
+template void sigmoid_forward<double>(const double*, double*, int64_t);
+template void sigmoid_backward<double>(const double*, const double*, double*, int64_t);
+template void tanh_forward<double>(const double*, double*, int64_t);
+template void tanh_backward<double>(const double*, const double*, double*, int64_t);
+template void clip_forward<double>(const double*, double, double, double*, int64_t);
+template void clip_backward<double>(const double*, double, double, const double*, double*, int64_t);
+template void dropout_forward<double>(const double*, double, uint64_t, double*, double*, int64_t);
+template void dropout_backward<double>(const double*, const double*, double*, int64_t);
+
+
+template void cast_forward<float, double>(const float*, double*, int64_t);
+template void cast_forward<float, int64_t>(const float*, int64_t*, int64_t);
+template void cast_forward<double, float>(const double*, float*, int64_t);
+template void cast_forward<double, int64_t>(const double*, int64_t*, int64_t);
+template void cast_forward<int64_t, float>(const int64_t*, float*, int64_t);
+template void cast_forward<int64_t, double>(const int64_t*, double*, int64_t);
+
+}  // namespace normnet::kernels::cpu

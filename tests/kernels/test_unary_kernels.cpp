@@ -1,0 +1,209 @@
+// Raw kernels of the unary, softmax and embedding families: backward kernels add into dx,
+// optimized kernels equal their naive `_reference` twins, and results do not depend on the
+// thread count.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/random.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/softmax.h"
+#include "kernels/cpu/unary.h"
+#include "normnet/threading.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+template <class T>
+std::vector<T> random_values(std::size_t n, uint64_t seed, double scale = 3.0) {
+  detail::Rng rng(seed);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(scale * rng.normal());
+  return v;
+}
+
+// Runs fn() with the kernels limited to `threads` threads.
+template <class Fn>
+void with_threads(int threads, const Fn& fn) {
+  const int before = get_num_threads();
+  set_num_threads(threads);
+  fn();
+  set_num_threads(before);
+}
+
+TEST(UnaryKernels, BackwardAddsIntoDx) {
+  const std::vector<double> x{0.5, -1.5, 2.0};
+  const std::vector<double> dy{1.0, 2.0, -3.0};
+  std::vector<double> y(3), dx(3, 10.0);
+  tanh_forward(x.data(), y.data(), 3);
+  tanh_backward(y.data(), dy.data(), dx.data(), 3);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(dx[i], 10.0 + dy[i] * (1.0 - std::tanh(x[i]) * std::tanh(x[i])), 1e-15);
+  std::fill(dx.begin(), dx.end(), 10.0);
+  neg_backward(dy.data(), dx.data(), 3);
+  EXPECT_EQ(dx, (std::vector<double>{9.0, 8.0, 13.0}));
+  std::fill(dx.begin(), dx.end(), 10.0);
+  clip_backward(x.data(), -1.0, 1.0, dy.data(), dx.data(), 3);
+  EXPECT_EQ(dx, (std::vector<double>{11.0, 10.0, 10.0}));
+  std::fill(dx.begin(), dx.end(), 10.0);
+  pow_backward(x.data(), 0.0, dy.data(), dx.data(), 3);
+  EXPECT_EQ(dx, (std::vector<double>{10.0, 10.0, 10.0}));
+}
+
+TEST(UnaryKernels, ParallelEqualsSingleThread) {
+  const std::size_t n = 300000;  // past every grain
+  const auto x = random_values<float>(n, 1);
+  std::vector<float> serial(n), parallel(n);
+  using Kernel = void (*)(const float*, float*, int64_t);
+  for (Kernel k : {static_cast<Kernel>(exp_forward<float>), static_cast<Kernel>(tanh_forward<float>),
+                   static_cast<Kernel>(sigmoid_forward<float>), static_cast<Kernel>(relu_forward<float>)}) {
+    with_threads(1, [&] { k(x.data(), serial.data(), static_cast<int64_t>(n)); });
+    with_threads(4, [&] { k(x.data(), parallel.data(), static_cast<int64_t>(n)); });
+    EXPECT_EQ(serial, parallel);
+  }
+}
+
+TEST(UnaryKernels, SigmoidMatchesDoubleAcrossRange) {
+  const auto x = random_values<float>(5000, 2, 30.0);
+  std::vector<float> y(x.size());
+  sigmoid_forward(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double want = 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])));
+    EXPECT_NEAR(y[i], want, 6e-7 * want + 1.5e-45) << "x = " << x[i];
+  }
+}
+
+TEST(CastKernels, SaturatingFloatToInt64) {
+  // 2⁶³ itself is out of range; −2⁶³ is exactly INT64_MIN.
+  const std::vector<float> x{NAN, 1e20f, -1e20f, 0x1p63f, -0x1p63f, -3.99f, 3.99f};
+  std::vector<int64_t> y(x.size());
+  cast_forward(x.data(), y.data(), static_cast<int64_t>(x.size()));
+  constexpr auto kMax = std::numeric_limits<int64_t>::max();
+  constexpr auto kMin = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(y, (std::vector<int64_t>{0, kMax, kMin, kMax, kMin, -3, 3}));
+}
+
+TEST(DropoutKernels, MaskDependsOnSeedNotThreads) {
+  const int64_t n = 5 * kDropoutBlock + 17;
+  const auto x = random_values<double>(static_cast<std::size_t>(n), 3);
+  std::vector<double> m1(static_cast<std::size_t>(n)), y1(m1.size()), m2(m1.size()), y2(m1.size());
+  with_threads(1, [&] { dropout_forward(x.data(), 0.3, 42, m1.data(), y1.data(), n); });
+  with_threads(3, [&] { dropout_forward(x.data(), 0.3, 42, m2.data(), y2.data(), n); });
+  EXPECT_EQ(m1, m2);
+  EXPECT_EQ(y1, y2);
+  for (std::size_t i = 0; i < m1.size(); ++i) {
+    ASSERT_TRUE(m1[i] == 0.0 || m1[i] == 1.0 / 0.7);
+    EXPECT_EQ(y1[i], x[i] * m1[i]);
+  }
+}
+
+// [outer, K, inner] layouts covering rows (inner = 1), a partial tile, exactly one tile, and
+// several tiles with a remainder.
+struct Layout {
+  int64_t outer, K, inner;
+};
+const Layout kLayouts[] = {{7, 13, 1}, {3, 5, 3}, {2, 9, 64}, {4, 6, 130}, {1, 1, 1}, {40, 700, 1}, {9, 40, 70}};
+
+TEST(SoftmaxKernels, ForwardMatchesReference) {
+  for (const Layout& l : kLayouts) {
+    const std::size_t n = static_cast<std::size_t>(l.outer * l.K * l.inner);
+    const auto x = random_values<double>(n, 4);
+    std::vector<double> fast(n), ref(n);
+    softmax_forward(x.data(), fast.data(), l.outer, l.K, l.inner);
+    softmax_reference(x.data(), ref.data(), l.outer, l.K, l.inner);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(fast[i], ref[i], 1e-15) << l.outer << "x" << l.K << "x" << l.inner;
+    log_softmax_forward(x.data(), fast.data(), l.outer, l.K, l.inner);
+    log_softmax_reference(x.data(), ref.data(), l.outer, l.K, l.inner);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(fast[i], ref[i], 1e-13) << l.outer << "x" << l.K << "x" << l.inner;
+  }
+}
+
+TEST(SoftmaxKernels, Float32ForwardMatchesDoubleReference) {
+  const Layout l{6, 50, 70};
+  const std::size_t n = static_cast<std::size_t>(l.outer * l.K * l.inner);
+  const auto x = random_values<float>(n, 5);
+  std::vector<float> fast(n), ref(n);
+  softmax_forward(x.data(), fast.data(), l.outer, l.K, l.inner);
+  softmax_reference(x.data(), ref.data(), l.outer, l.K, l.inner);
+  // float32 arithmetic rounds x − m to 2⁻²⁴ relative, which exp turns into an absolute error of
+  // the exponent: |x − m| ≤ ~20 here, so the relative error stays below ~1.2e-6 plus a few ulps.
+  for (std::size_t i = 0; i < n; ++i) EXPECT_NEAR(fast[i], ref[i], 2e-6 * ref[i] + 1e-30);
+}
+
+TEST(SoftmaxKernels, BackwardAddsClosedFormOnEveryLayout) {
+  for (const Layout& l : kLayouts) {
+    const std::size_t n = static_cast<std::size_t>(l.outer * l.K * l.inner);
+    const auto x = random_values<double>(n, 6);
+    const auto dy = random_values<double>(n, 7);
+    std::vector<double> y(n), ly(n), dx(n, 1.0), ldx(n, 1.0);
+    softmax_reference(x.data(), y.data(), l.outer, l.K, l.inner);
+    log_softmax_reference(x.data(), ly.data(), l.outer, l.K, l.inner);
+    softmax_backward(y.data(), dy.data(), dx.data(), l.outer, l.K, l.inner);
+    log_softmax_backward(ly.data(), dy.data(), ldx.data(), l.outer, l.K, l.inner);
+    for (int64_t o = 0; o < l.outer; ++o) {
+      for (int64_t j = 0; j < l.inner; ++j) {
+        auto at = [&](int64_t k) { return static_cast<std::size_t>((o * l.K + k) * l.inner + j); };
+        double dot = 0.0, total = 0.0;
+        for (int64_t k = 0; k < l.K; ++k) {
+          dot += dy[at(k)] * y[at(k)];
+          total += dy[at(k)];
+        }
+        for (int64_t k = 0; k < l.K; ++k) {
+          EXPECT_NEAR(dx[at(k)], 1.0 + y[at(k)] * (dy[at(k)] - dot), 1e-13);
+          EXPECT_NEAR(ldx[at(k)], 1.0 + dy[at(k)] - y[at(k)] * total, 1e-12);
+        }
+      }
+    }
+  }
+}
+
+TEST(SoftmaxKernels, CrossEntropyForwardAndBackward) {
+  const int64_t N = 5, C = 4;
+  const auto x = random_values<double>(static_cast<std::size_t>(N * C), 8);
+  const std::vector<int64_t> labels{3, 0, 1, 1, 2};
+  std::vector<double> lse(N), row(N), p(static_cast<std::size_t>(N * C));
+  const double total = sparse_softmax_cross_entropy_forward(x.data(), labels.data(), N, C, lse.data(), row.data());
+  softmax_reference(x.data(), p.data(), N, C, 1);
+  double want = 0.0;
+  for (int64_t n = 0; n < N; ++n) {
+    const double r = -std::log(p[static_cast<std::size_t>(n * C + labels[static_cast<std::size_t>(n)])]);
+    EXPECT_NEAR(row[static_cast<std::size_t>(n)], r, 1e-14);
+    want += r;
+  }
+  EXPECT_NEAR(total, want, 1e-13);
+  std::vector<double> dx(static_cast<std::size_t>(N * C), 0.5);
+  sparse_softmax_cross_entropy_backward(x.data(), labels.data(), lse.data(), 2.0, N, C, dx.data());
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      const std::size_t i = static_cast<std::size_t>(n * C + c);
+      const double onehot = c == labels[static_cast<std::size_t>(n)] ? 1.0 : 0.0;
+      EXPECT_NEAR(dx[i], 0.5 + 2.0 * (p[i] - onehot), 1e-15);
+    }
+  }
+}
+
+TEST(EmbeddingKernels, BackwardEqualsReferenceForAnyThreadCount) {
+  const int64_t n = 3000, V = 11, D = 48;  // n·D past the grain
+  std::vector<int64_t> idx(static_cast<std::size_t>(n));
+  detail::Rng rng(9);
+  for (auto& i : idx) i = static_cast<int64_t>(rng.below(V));
+  const auto dy = random_values<float>(static_cast<std::size_t>(n * D), 10);
+  std::vector<float> ref(static_cast<std::size_t>(V * D), 1.0f), two(ref), three(ref);
+  embedding_backward_reference(idx.data(), dy.data(), n, D, ref.data());
+  with_threads(2, [&] { embedding_backward(idx.data(), dy.data(), n, D, two.data()); });
+  with_threads(3, [&] { embedding_backward(idx.data(), dy.data(), n, D, three.data()); });
+  EXPECT_EQ(two, ref);
+  EXPECT_EQ(three, ref);
+}
+
+TEST(EmbeddingKernels, ForwardCopiesRows) {
+  const std::vector<double> table{1, 2, 3, 4, 5, 6};  // [3, 2]
+  const std::vector<int64_t> idx{2, 2, 0};
+  std::vector<double> y(6);
+  embedding_forward(table.data(), idx.data(), 3, 2, y.data());
+  EXPECT_EQ(y, (std::vector<double>{5, 6, 5, 6, 1, 2}));
+}
+
+}  // namespace
+}  // namespace normnet::kernels::cpu
