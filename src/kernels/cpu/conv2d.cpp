@@ -1,0 +1,260 @@
+// 2-d convolution: cached oneDNN primitives (NHWC activations, hwio weights, no reorders) for
+// float32; naive gather loops for float64.
+#include "kernels/cpu/conv2d.h"
+
+#include <algorithm>
+
+#include "kernels/cpu/dnnl_context.h"
+#include "kernels/cpu/matmul.h"
+#include "normnet/threading.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+using dnnl::algorithm;
+using dnnl::prop_kind;
+using tag = dnnl::memory::format_tag;
+using dims_t = dnnl::memory::dims;
+
+// oneDNN names logical dims in NCHW / OIHW order; the format tags give the physical layout.
+struct ConvDescs {
+  dnnl::memory::desc x, kernel, bias, y;
+  dims_t strides, pad_l, pad_r;
+};
+
+ConvDescs conv_descs(const Conv2dDims& d) {
+  const auto f32 = dnnl::memory::data_type::f32;
+  return ConvDescs{dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc),
+                   dnnl::memory::desc({d.o, d.c, d.kh, d.kw}, f32, tag::hwio),
+                   dnnl::memory::desc({d.o}, f32, tag::a),
+                   dnnl::memory::desc({d.n, d.o, d.oh, d.ow}, f32, tag::nhwc),
+                   {d.stride_h, d.stride_w},
+                   {d.pad_top, d.pad_left},
+                   {d.pad_bottom, d.pad_right}};
+}
+
+DnnlKey conv_key(DnnlKind kind, const Conv2dDims& d, bool bias) {
+  return {kind, d.n, d.h, d.w, d.c, d.kh, d.kw, d.o, d.oh, d.ow, d.stride_h, d.stride_w,
+          d.pad_top, d.pad_left, d.pad_bottom, d.pad_right, bias};
+}
+
+dnnl::convolution_forward::desc forward_desc(const ConvDescs& m, bool bias) {
+  if (bias) {
+    return {prop_kind::forward_training, algorithm::convolution_direct, m.x, m.kernel, m.bias, m.y,
+            m.strides, m.pad_l, m.pad_r};
+  }
+  return {prop_kind::forward_training, algorithm::convolution_direct, m.x, m.kernel, m.y, m.strides, m.pad_l,
+          m.pad_r};
+}
+
+void forward_dnnl(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d) {
+  const ConvDescs m = conv_descs(d);
+  const DnnlPrimitive& p =
+      dnnl_cached_primitive(conv_key(kDnnlConvForward, d, bias), [&](const dnnl::primitive_attr& attr) {
+        return dnnl::convolution_forward::primitive_desc(forward_desc(m, bias), attr, dnnl_engine());
+      });
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl_wrap(m.x, x)},
+                                             {DNNL_ARG_WEIGHTS, dnnl_wrap(m.kernel, kernel)},
+                                             {DNNL_ARG_DST, dnnl_wrap(m.y, y)}};
+  if (bias) args[DNNL_ARG_BIAS] = dnnl_wrap(m.bias, bias);
+  dnnl_execute(p, args);
+}
+
+void backward_data_dnnl(const float* dy, const float* kernel, float* dx, const Conv2dDims& d) {
+  const ConvDescs m = conv_descs(d);
+  const DnnlPrimitive& p =
+      dnnl_cached_primitive(conv_key(kDnnlConvBackwardData, d, false), [&](const dnnl::primitive_attr& attr) {
+        const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, false), dnnl_engine());
+        const dnnl::convolution_backward_data::desc desc(algorithm::convolution_direct, m.x, m.kernel, m.y,
+                                                         m.strides, m.pad_l, m.pad_r);
+        return dnnl::convolution_backward_data::primitive_desc(desc, attr, dnnl_engine(), hint);
+      });
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DIFF_DST, dnnl_wrap(m.y, dy)},
+                                             {DNNL_ARG_WEIGHTS, dnnl_wrap(m.kernel, kernel)},
+                                             {DNNL_ARG_DIFF_SRC, dnnl_wrap(m.x, dx)}};
+  dnnl_execute(p, args);
+}
+
+void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, float* dbias, const Conv2dDims& d) {
+  const ConvDescs m = conv_descs(d);
+  const bool bias = dbias != nullptr;
+  const DnnlPrimitive& p =
+      dnnl_cached_primitive(conv_key(kDnnlConvBackwardWeights, d, bias), [&](const dnnl::primitive_attr& attr) {
+        const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, bias), dnnl_engine());
+        const auto desc =
+            bias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel, m.bias,
+                                                            m.y, m.strides, m.pad_l, m.pad_r)
+                 : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel, m.y,
+                                                            m.strides, m.pad_l, m.pad_r);
+        return dnnl::convolution_backward_weights::primitive_desc(desc, attr, dnnl_engine(), hint);
+      });
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl_wrap(m.x, x)},
+                                             {DNNL_ARG_DIFF_DST, dnnl_wrap(m.y, dy)},
+                                             {DNNL_ARG_DIFF_WEIGHTS, dnnl_wrap(m.kernel, dkernel)}};
+  if (bias) args[DNNL_ARG_DIFF_BIAS] = dnnl_wrap(m.bias, dbias);
+  dnnl_execute(p, args);
+}
+
+bool empty_output(const Conv2dDims& d) { return d.n == 0 || d.oh == 0 || d.ow == 0 || d.o == 0; }
+
+template <class T>
+void fill_zero(T* p, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) p[i] = T(0);
+}
+
+}  // namespace
+
+WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same) {
+  if (!same) return {(in - window) / stride + 1, 0, 0};
+  const int64_t out = (in + stride - 1) / stride;
+  const int64_t total = std::max<int64_t>((out - 1) * stride + window - in, 0);
+  return {out, total / 2, total - total / 2};
+}
+
+void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d) {
+  if (empty_output(d)) return;
+  try {
+    forward_dnnl(x, kernel, bias, y, d);
+  } catch (const dnnl::error&) {
+    dnnl_note_fallback();
+    conv2d_forward_reference(x, kernel, bias, y, d);
+  }
+}
+
+void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d) {
+  conv2d_forward_reference(x, kernel, bias, y, d);
+}
+
+void conv2d_backward_data(const float* dy, const float* kernel, float* dx, const Conv2dDims& d) {
+  if (d.n * d.h * d.w * d.c == 0) return;
+  if (empty_output(d)) return fill_zero(dx, d.n * d.h * d.w * d.c);
+  try {
+    backward_data_dnnl(dy, kernel, dx, d);
+  } catch (const dnnl::error&) {
+    dnnl_note_fallback();
+    conv2d_backward_data_reference(dy, kernel, dx, d);
+  }
+}
+
+void conv2d_backward_data(const double* dy, const double* kernel, double* dx, const Conv2dDims& d) {
+  conv2d_backward_data_reference(dy, kernel, dx, d);
+}
+
+void conv2d_backward_weights(const float* x, const float* dy, float* dkernel, float* dbias, const Conv2dDims& d) {
+  if (d.kh * d.kw * d.c * d.o == 0) return;
+  if (empty_output(d)) {
+    fill_zero(dkernel, d.kh * d.kw * d.c * d.o);
+    if (dbias) fill_zero(dbias, d.o);
+    return;
+  }
+  try {
+    backward_weights_dnnl(x, dy, dkernel, dbias, d);
+  } catch (const dnnl::error&) {
+    dnnl_note_fallback();
+    conv2d_backward_weights_reference(x, dy, dkernel, dbias, d);
+  }
+}
+
+void conv2d_backward_weights(const double* x, const double* dy, double* dkernel, double* dbias,
+                             const Conv2dDims& d) {
+  conv2d_backward_weights_reference(x, dy, dkernel, dbias, d);
+}
+
+// y[n,p,q,o] = bias[o] + Σ_{i,j,c} x[n, p·sh − pt + i, q·sw − pl + j, c] · kernel[i,j,c,o]
+template <class T>
+void conv2d_forward_reference(const T* x, const T* kernel, const T* bias, T* y, const Conv2dDims& d) {
+#pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (d.n * d.oh * d.ow > 64)
+  for (int64_t n = 0; n < d.n; ++n) {
+    for (int64_t p = 0; p < d.oh; ++p) {
+      for (int64_t q = 0; q < d.ow; ++q) {
+        T* out = y + ((n * d.oh + p) * d.ow + q) * d.o;
+        for (int64_t o = 0; o < d.o; ++o) {
+          double acc = bias ? static_cast<double>(bias[o]) : 0.0;
+          for (int64_t i = 0; i < d.kh; ++i) {
+            const int64_t h = p * d.stride_h - d.pad_top + i;
+            if (h < 0 || h >= d.h) continue;
+            for (int64_t j = 0; j < d.kw; ++j) {
+              const int64_t w = q * d.stride_w - d.pad_left + j;
+              if (w < 0 || w >= d.w) continue;
+              const T* in = x + ((n * d.h + h) * d.w + w) * d.c;
+              const T* k = kernel + (i * d.kw + j) * d.c * d.o + o;
+              for (int64_t c = 0; c < d.c; ++c) acc += static_cast<double>(in[c]) * static_cast<double>(k[c * d.o]);
+            }
+          }
+          out[o] = static_cast<T>(acc);
+        }
+      }
+    }
+  }
+}
+
+// dx[n,h,w,c] = Σ over (i, j) and the output pixels (p, q) with h = p·sh − pt + i, w = q·sw − pl + j
+//               of Σ_o dy[n,p,q,o] · kernel[i,j,c,o]
+template <class T>
+void conv2d_backward_data_reference(const T* dy, const T* kernel, T* dx, const Conv2dDims& d) {
+#pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (d.n * d.h * d.w > 64)
+  for (int64_t n = 0; n < d.n; ++n) {
+    for (int64_t h = 0; h < d.h; ++h) {
+      for (int64_t w = 0; w < d.w; ++w) {
+        T* out = dx + ((n * d.h + h) * d.w + w) * d.c;
+        for (int64_t c = 0; c < d.c; ++c) {
+          double acc = 0.0;
+          for (int64_t i = 0; i < d.kh; ++i) {
+            const int64_t tp = h + d.pad_top - i;
+            if (tp < 0 || tp % d.stride_h != 0 || tp / d.stride_h >= d.oh) continue;
+            for (int64_t j = 0; j < d.kw; ++j) {
+              const int64_t tq = w + d.pad_left - j;
+              if (tq < 0 || tq % d.stride_w != 0 || tq / d.stride_w >= d.ow) continue;
+              const T* g = dy + ((n * d.oh + tp / d.stride_h) * d.ow + tq / d.stride_w) * d.o;
+              const T* k = kernel + ((i * d.kw + j) * d.c + c) * d.o;
+              for (int64_t o = 0; o < d.o; ++o) acc += static_cast<double>(g[o]) * static_cast<double>(k[o]);
+            }
+          }
+          out[c] = static_cast<T>(acc);
+        }
+      }
+    }
+  }
+}
+
+// dkernel[i,j,c,o] = Σ_{n,p,q} x[n, p·sh − pt + i, q·sw − pl + j, c] · dy[n,p,q,o];  dbias[o] = Σ dy[..., o]
+template <class T>
+void conv2d_backward_weights_reference(const T* x, const T* dy, T* dkernel, T* dbias, const Conv2dDims& d) {
+#pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (d.kh * d.kw * d.c > 16)
+  for (int64_t i = 0; i < d.kh; ++i) {
+    for (int64_t j = 0; j < d.kw; ++j) {
+      for (int64_t c = 0; c < d.c; ++c) {
+        T* out = dkernel + ((i * d.kw + j) * d.c + c) * d.o;
+        for (int64_t o = 0; o < d.o; ++o) {
+          double acc = 0.0;
+          for (int64_t n = 0; n < d.n; ++n) {
+            for (int64_t p = 0; p < d.oh; ++p) {
+              const int64_t h = p * d.stride_h - d.pad_top + i;
+              if (h < 0 || h >= d.h) continue;
+              for (int64_t q = 0; q < d.ow; ++q) {
+                const int64_t w = q * d.stride_w - d.pad_left + j;
+                if (w < 0 || w >= d.w) continue;
+                acc += static_cast<double>(x[((n * d.h + h) * d.w + w) * d.c + c]) *
+                       static_cast<double>(dy[((n * d.oh + p) * d.ow + q) * d.o + o]);
+              }
+            }
+          }
+          out[o] = static_cast<T>(acc);
+        }
+      }
+    }
+  }
+  if (dbias) bias_backward(dy, dbias, d.n * d.oh * d.ow, d.o);
+}
+
+template void conv2d_forward_reference<float>(const float*, const float*, const float*, float*, const Conv2dDims&);
+template void conv2d_forward_reference<double>(const double*, const double*, const double*, double*,
+                                               const Conv2dDims&);
+template void conv2d_backward_data_reference<float>(const float*, const float*, float*, const Conv2dDims&);
+template void conv2d_backward_data_reference<double>(const double*, const double*, double*, const Conv2dDims&);
+template void conv2d_backward_weights_reference<float>(const float*, const float*, float*, float*,
+                                                       const Conv2dDims&);
+template void conv2d_backward_weights_reference<double>(const double*, const double*, double*, double*,
+                                                        const Conv2dDims&);
+
+}  // namespace normnet::kernels::cpu

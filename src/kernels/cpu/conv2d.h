@@ -1,0 +1,51 @@
+// 2-d convolution over NHWC images with Keras's kernel layout [KH, KW, Cin, Cout]: cached oneDNN
+// primitives for float32 (forward, backward data, backward weights + bias), naive loops for
+// float64 and as the float32 twin in tests.
+#pragma once
+
+#include <cstdint>
+
+namespace normnet::kernels::cpu {
+
+// Shape letters: N batch, H/W input height/width, C input channels, O output channels (filters),
+// KH/KW kernel height/width, OH/OW output height/width.
+//   x [N, H, W, C], kernel [KH, KW, C, O], bias [O], y [N, OH, OW, O]
+// Output pixel (p, q) reads input rows p·stride_h − pad_top + i, i < KH (likewise columns); rows
+// outside the image read as 0. pad_bottom/pad_right only complete oneDNN's description:
+// OH = (H + pad_top + pad_bottom − KH) / stride_h + 1.
+struct Conv2dDims {
+  int64_t n = 0, h = 0, w = 0, c = 0;
+  int64_t kh = 0, kw = 0, o = 0;
+  int64_t oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+};
+
+// Output extent and padding of one spatial axis. `same`: out = ceil(in/stride), total padding
+// max((out − 1)·stride + window − in, 0) with the odd one at the end (TensorFlow's rule);
+// valid: out = (in − window)/stride + 1 (callers check in >= window), no padding.
+struct WindowAxis {
+  int64_t out = 0, pad_before = 0, pad_after = 0;
+};
+[[nodiscard]] WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same);
+
+// y = conv(x, kernel) + bias (bias may be null). Overwrites y.
+void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d);
+void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d);
+// dx = the transposed convolution of dy with kernel. Overwrites dx.
+void conv2d_backward_data(const float* dy, const float* kernel, float* dx, const Conv2dDims& d);
+void conv2d_backward_data(const double* dy, const double* kernel, double* dx, const Conv2dDims& d);
+// dkernel = Σ x ⊗ dy over batch and output pixels; dbias = Σ dy (dbias may be null). Overwrites.
+void conv2d_backward_weights(const float* x, const float* dy, float* dkernel, float* dbias, const Conv2dDims& d);
+void conv2d_backward_weights(const double* x, const double* dy, double* dkernel, double* dbias,
+                             const Conv2dDims& d);
+
+// Naive twins: one sum per output element, accumulated in double.
+template <class T>
+void conv2d_forward_reference(const T* x, const T* kernel, const T* bias, T* y, const Conv2dDims& d);
+template <class T>
+void conv2d_backward_data_reference(const T* dy, const T* kernel, T* dx, const Conv2dDims& d);
+template <class T>
+void conv2d_backward_weights_reference(const T* x, const T* dy, T* dkernel, T* dbias, const Conv2dDims& d);
+
+}  // namespace normnet::kernels::cpu

@@ -1,0 +1,121 @@
+// The oneDNN engine, per-thread streams and scratchpads, and the primitive cache.
+#include "kernels/cpu/dnnl_context.h"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+#include "normnet/threading.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+struct Cache {
+  std::mutex mutex;
+  std::map<DnnlKey, DnnlPrimitive> entries;  // node-based: references stay valid
+  std::vector<const std::pair<const DnnlKey, DnnlPrimitive>*> order;
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: primitives may be used during static teardown
+  return *c;
+}
+
+std::atomic<uint64_t> g_created{0};
+std::atomic<uint64_t> g_fallbacks{0};
+
+// Grows to the largest scratchpad this thread has needed; oneDNN's CPU stream is synchronous,
+// so one buffer per thread is never used by two executions at once.
+void* thread_scratchpad(std::size_t bytes) {
+  struct Buffer {
+    void* data = nullptr;
+    std::size_t bytes = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffer;
+  if (bytes > buffer.bytes) {
+    const std::size_t rounded = (bytes + 63) / 64 * 64;
+    std::free(buffer.data);
+    buffer.data = std::aligned_alloc(64, rounded);
+    buffer.bytes = buffer.data ? rounded : 0;
+  }
+  return buffer.data;
+}
+
+// oneDNN (OpenMP runtime) uses omp_get_max_threads() of the calling thread, which for a thread
+// other than the one that called set_num_threads() is still the process default.
+void sync_threads() {
+  const int n = get_num_threads();
+  if (omp_get_max_threads() != n) omp_set_num_threads(n);
+}
+
+}  // namespace
+
+dnnl::engine& dnnl_engine() {
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
+}
+
+const DnnlPrimitive& dnnl_cached_primitive(DnnlKey key, const DnnlMaker& make) {
+  sync_threads();
+  key.push_back(get_num_threads());
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  auto found = c.entries.find(key);
+  if (found != c.entries.end()) return found->second;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::primitive_desc pd = make(attr);
+  DnnlPrimitive made{dnnl::primitive(pd), pd.scratchpad_desc(), pd.impl_info_str()};
+  auto inserted = c.entries.emplace(std::move(key), std::move(made)).first;
+  c.order.push_back(&*inserted);
+  g_created.fetch_add(1);
+  return inserted->second;
+}
+
+void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>& args) {
+  sync_threads();
+  const std::size_t scratch_bytes = p.scratchpad.get_size();
+  if (scratch_bytes > 0) {
+    void* scratch = thread_scratchpad(scratch_bytes);
+    if (!scratch) throw dnnl::error(dnnl_out_of_memory, "normnet: cannot allocate a oneDNN scratchpad");
+    args[DNNL_ARG_SCRATCHPAD] = dnnl::memory(p.scratchpad, dnnl_engine(), scratch);
+  }
+  thread_local dnnl::stream stream(dnnl_engine());
+  p.primitive.execute(stream, args);
+  stream.wait();
+}
+
+dnnl::memory::desc dnnl_plain_desc(const dnnl::memory::dims& dims, const dnnl::memory::dims& strides) {
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+dnnl::memory dnnl_wrap(const dnnl::memory::desc& desc, const float* data) {
+  // oneDNN takes a non-const handle for every argument; inputs are only read.
+  return dnnl::memory(desc, dnnl_engine(), const_cast<float*>(data));
+}
+
+uint64_t dnnl_primitives_created() { return g_created.load(); }
+uint64_t dnnl_fallbacks() { return g_fallbacks.load(); }
+void dnnl_note_fallback() { g_fallbacks.fetch_add(1); }
+
+std::vector<std::string> dnnl_cached_impls() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  std::vector<std::string> lines;
+  for (const auto* entry : c.order) {
+    std::ostringstream line;
+    line << "kind " << entry->first[0] << " [";
+    for (std::size_t i = 1; i < entry->first.size(); ++i) line << (i > 1 ? ", " : "") << entry->first[i];
+    line << "]: " << entry->second.impl;
+    lines.push_back(line.str());
+  }
+  return lines;
+}
+
+}  // namespace normnet::kernels::cpu

@@ -1,0 +1,67 @@
+// oneDNN plumbing shared by the matmul and convolution kernels: the CPU engine, a stream per
+// thread, and a cache of primitives keyed by op kind and every shape, stride, padding and flag,
+// so that a training step creates no primitive after its first.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace normnet::kernels::cpu {
+
+// The one CPU engine.
+[[nodiscard]] dnnl::engine& dnnl_engine();
+
+// Identifies a primitive: an op-kind tag first, then extents, strides, paddings and flags. The
+// cache appends the thread count itself (oneDNN sizes its parallel work when a primitive is made).
+using DnnlKey = std::vector<int64_t>;
+
+// Op-kind tags, the first element of a DnnlKey.
+enum DnnlKind : int64_t {
+  kDnnlMatmul = 1,
+  kDnnlConvForward = 2,
+  kDnnlConvBackwardData = 3,
+  kDnnlConvBackwardWeights = 4,
+};
+
+// A cached primitive with its scratchpad size. Every primitive is made with a user-managed
+// scratchpad (oneDNN's library scratchpad would tie a primitive to the thread that created it),
+// which dnnl_execute() supplies from a per-thread buffer.
+struct DnnlPrimitive {
+  dnnl::primitive primitive;
+  dnnl::memory::desc scratchpad;
+  std::string impl;  // oneDNN's implementation name, e.g. "brg:avx512_core"
+};
+
+// Builds a primitive descriptor with the given attributes (scratchpad mode set to user).
+using DnnlMaker = std::function<dnnl::primitive_desc(const dnnl::primitive_attr&)>;
+
+// The primitive for `key`, made by `make` the first time it is asked for. Thread-safe (the cache
+// is guarded by a mutex). Throws dnnl::error when oneDNN cannot make it.
+[[nodiscard]] const DnnlPrimitive& dnnl_cached_primitive(DnnlKey key, const DnnlMaker& make);
+
+// Runs `p` on this thread's stream with `args` and waits for it. Before running, the calling
+// thread's OpenMP thread count is aligned with normnet::get_num_threads(). Safe to call from
+// several threads at once, also with the same primitive.
+void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>& args);
+
+// A plain (strided) float32 memory descriptor.
+[[nodiscard]] dnnl::memory::desc dnnl_plain_desc(const dnnl::memory::dims& dims,
+                                                 const dnnl::memory::dims& strides);
+// Wraps a caller's buffer (no copy) as oneDNN memory.
+[[nodiscard]] dnnl::memory dnnl_wrap(const dnnl::memory::desc& desc, const float* data);
+
+// How many primitives the cache has made since the process started.
+[[nodiscard]] uint64_t dnnl_primitives_created();
+// How many times a kernel could not use oneDNN (dnnl::error) and ran its reference loop instead.
+[[nodiscard]] uint64_t dnnl_fallbacks();
+void dnnl_note_fallback();
+// "kind 1 [..key..]: impl" for every cached primitive, in creation order (for benchmarks).
+[[nodiscard]] std::vector<std::string> dnnl_cached_impls();
+
+}  // namespace normnet::kernels::cpu

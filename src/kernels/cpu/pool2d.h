@@ -1,0 +1,37 @@
+// Max and average pooling over NHWC images: OpenMP loops (memory-bound: oneDNN would bring no
+// speed, and these serve float32 and float64 alike).
+#pragma once
+
+#include <cstdint>
+
+namespace normnet::kernels::cpu {
+
+// Shape letters: N batch, H/W input height/width, C channels, PH/PW pool window, OH/OW output.
+//   x [N, H, W, C] -> y [N, OH, OW, C]
+// Output pixel (p, q) pools input rows p·stride_h − pad_top + i, i < PH, that lie inside the
+// image (likewise columns); padded positions take no part (neither in the max nor in the count).
+// Every window must contain at least one real element (true of valid and of TensorFlow's same).
+struct Pool2dDims {
+  int64_t n = 0, h = 0, w = 0, c = 0;
+  int64_t ph = 1, pw = 1;
+  int64_t oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_left = 0;
+};
+
+// y = max over each window. NaN propagates (the first NaN of a window wins).
+template <class T>
+void max_pool2d_forward(const T* x, T* y, const Pool2dDims& d);
+// dx += dy routed to each window's argmax: the first maximal element in row-major window order
+// on ties (the first NaN if any), the element whose value forward returned.
+template <class T>
+void max_pool2d_backward(const T* x, const T* dy, T* dx, const Pool2dDims& d);
+
+// y = mean over the real elements of each window (Keras's count for `same` padding).
+template <class T>
+void avg_pool2d_forward(const T* x, T* y, const Pool2dDims& d);
+// dx += dy / count spread over each window's real elements.
+template <class T>
+void avg_pool2d_backward(const T* dy, T* dx, const Pool2dDims& d);
+
+}  // namespace normnet::kernels::cpu

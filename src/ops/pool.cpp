@@ -1,0 +1,98 @@
+// max_pool2d and avg_pool2d over NHWC images: shape rule (valid / TensorFlow's same padding),
+// forward and backward through the pool2d kernels.
+#include <string>
+
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/pool2d.h"
+#include "normnet/ops/conv.h"
+#include "ops/op_util.h"
+
+namespace normnet::ops {
+namespace {
+
+using namespace detail;
+using kernels::cpu::Pool2dDims;
+
+enum class PoolKind { kMax, kAverage };
+
+// Checks the arguments and returns the dims (output extents -1 where the input's are unknown).
+Pool2dDims pool_dims(const char* op, const Tensor& x, std::array<int, 2> pool_size, std::array<int, 2> strides,
+                     Padding padding) {
+  check_floating(x, op, "x");
+  if (x.dim() != 4) throw ShapeError(str(op, ": expected x of rank 4 [N, H, W, C], got shape ", x.shape()));
+  if (pool_size[0] < 1 || pool_size[1] < 1 || strides[0] < 0 || strides[1] < 0) {
+    throw ValueError(str(op, ": expected pool_size >= 1 and strides >= 1 (0 = pool size), got pool_size [",
+                         pool_size[0], ", ", pool_size[1], "] and strides [", strides[0], ", ", strides[1],
+                         "] for x shape ", x.shape()));
+  }
+  Pool2dDims d;
+  d.n = x.size(0);
+  d.h = x.size(1);
+  d.w = x.size(2);
+  d.c = x.size(3);
+  d.ph = pool_size[0];
+  d.pw = pool_size[1];
+  d.stride_h = strides[0] == 0 ? pool_size[0] : strides[0];
+  d.stride_w = strides[1] == 0 ? pool_size[1] : strides[1];
+  const bool same = padding == Padding::kSame;
+  const bool too_small = (d.h != kUnknownDim && d.h < d.ph) || (d.w != kUnknownDim && d.w < d.pw);
+  if (!same && too_small) {
+    throw ShapeError(str(op, ": pool_size [", d.ph, ", ", d.pw, "] is larger than the image of x shape ", x.shape(),
+                         " with valid padding"));
+  }
+  const auto rows = d.h == kUnknownDim ? kernels::cpu::WindowAxis{kUnknownDim, 0, 0}
+                                       : kernels::cpu::window_axis(d.h, d.ph, d.stride_h, same);
+  const auto cols = d.w == kUnknownDim ? kernels::cpu::WindowAxis{kUnknownDim, 0, 0}
+                                       : kernels::cpu::window_axis(d.w, d.pw, d.stride_w, same);
+  d.oh = rows.out;
+  d.ow = cols.out;
+  d.pad_top = rows.pad_before;
+  d.pad_left = cols.pad_before;
+  return d;
+}
+
+template <class T>
+void pool_forward(PoolKind kind, const Tensor& x, Tensor& y, const Pool2dDims& d) {
+  if (kind == PoolKind::kMax) kernels::cpu::max_pool2d_forward(x.data<T>(), y.data<T>(), d);
+  else kernels::cpu::avg_pool2d_forward(x.data<T>(), y.data<T>(), d);
+}
+
+template <class T>
+void pool_backward(PoolKind kind, const Tensor& x, const Tensor& dy, Tensor& dx, const Pool2dDims& d) {
+  if (kind == PoolKind::kMax) kernels::cpu::max_pool2d_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), d);
+  else kernels::cpu::avg_pool2d_backward(dy.data<T>(), dx.data<T>(), d);
+}
+
+Tensor pool2d(PoolKind kind, const char* op, const Tensor& x, std::array<int, 2> pool_size,
+              std::array<int, 2> strides, Padding padding) {
+  const Pool2dDims d = pool_dims(op, x, pool_size, strides, padding);
+  Shape out_shape{d.n, d.oh, d.ow, d.c};
+  if (x.is_symbolic()) return make_result(std::move(out_shape), x.dtype(), /*symbolic=*/true);
+  Tensor out = make_result(std::move(out_shape), x.dtype(), /*symbolic=*/false);
+  if (x.dtype() == DType::kFloat32) pool_forward<float>(kind, x, out, d);
+  else pool_forward<double>(kind, x, out, d);
+  if (!should_record({x})) return out;
+
+  // max: y = x[argmax of the window]  ⇒  dx[argmax] += dy (first maximal element on ties; a
+  //      subgradient, as in TensorFlow and PyTorch, which also pick one element).
+  // avg: y = (1/count) Σ_window x      ⇒  dx[window] += dy / count (count = real elements only).
+  record(out, op, {x}, [kind, x = x.detach(), d](const Tensor& dy, GradSink& sink) {
+    if (!sink.wants(0)) return;
+    Tensor dx = sink.buffer(0);  // zero-filled on first use; the kernels add into it
+    if (dy.dtype() == DType::kFloat32) pool_backward<float>(kind, x, dy, dx, d);
+    else pool_backward<double>(kind, x, dy, dx, d);
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, std::array<int, 2> pool_size, std::array<int, 2> strides, Padding padding) {
+  return pool2d(PoolKind::kMax, "ops::max_pool2d", x, pool_size, strides, padding);
+}
+
+Tensor avg_pool2d(const Tensor& x, std::array<int, 2> pool_size, std::array<int, 2> strides, Padding padding) {
+  return pool2d(PoolKind::kAverage, "ops::avg_pool2d", x, pool_size, strides, padding);
+}
+
+}  // namespace normnet::ops
