@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -107,9 +108,8 @@ Tensor normalize(const Tensor& vectors, EpsilonMode mode, double epsilon) {
   return ops::l2_normalize(vectors, L2NormalizeOptions().axis({-1}).mode(mode).epsilon(epsilon));
 }
 
-// One mode: per vector, v, ‖v‖, y and ‖y‖.
-void print_mode(std::ostream& out, const Tensor& vectors, EpsilonMode mode, double epsilon) {
-  const Tensor y = normalize(vectors, mode, epsilon);
+// One mode: per vector, v, ‖v‖, y = l2_normalize(v) and ‖y‖.
+void print_mode(std::ostream& out, const Tensor& vectors, const Tensor& y, EpsilonMode mode) {
   const int64_t count = vectors.size(0), length = vectors.size(1);
   out << "mode " << epsilon_mode_name(mode) << ": " << formula(mode) << "\n";
   Table table({"v", "norm(v)", "y", "norm(y)"});
@@ -143,9 +143,9 @@ void print_all_modes(std::ostream& out, const Tensor& vectors, double epsilon) {
     table.add(cells);
   }
   table.print(out);
-  for (EpsilonMode mode : kAllModes) {
+  for (std::size_t i = 0; i < std::size(kAllModes); ++i) {
     out << "\n";
-    print_mode(out, vectors, mode, epsilon);
+    print_mode(out, vectors, outputs[i], kAllModes[i]);
   }
 }
 
@@ -160,7 +160,7 @@ void run_normalize(const NormalizeArgs& args) {
   if (args.all_modes)
     print_all_modes(out, vectors, args.epsilon);
   else
-    print_mode(out, vectors, mode, args.epsilon);
+    print_mode(out, vectors, normalize(vectors, mode, args.epsilon), mode);
   std::cout << out.str();
 }
 
