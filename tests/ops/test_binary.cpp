@@ -97,7 +97,7 @@ TEST(BinaryGrad, AddSubMulDivWithBroadcasting) {
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& v) { return v[0] * v[1]; }, in));
   const std::vector<Tensor> pos = {f64({2, 3, 1}, 4), ops::add(ops::abs(f64({1, 3, 5}, 5)), 0.5)};
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& v) { return v[0] / v[1]; }, pos));
-  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& v) { return v[1] / v[0]; }, {ops::add(ops::abs(f64({2, 1}, 6)), 1.0), pos[1]}));
+  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& v) { return v[1] / v[0]; }, {ops::add(ops::abs(f64({3, 1}, 6)), 1.0), pos[1]}));
 }
 
 TEST(BinaryGrad, MaximumMinimumAndPow) {
