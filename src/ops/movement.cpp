@@ -102,19 +102,15 @@ Tensor transpose(const Tensor& x, int axis0, int axis1) {
   return permute(x, std::move(perm));
 }
 
-// y = [x_0 | x_1 | ... ] along `axis`: x_i occupies [offset_i, offset_i + extent_i) there
-// ⇒ dx_i = slice(dy, axis, offset_i, offset_i + extent_i).
-Tensor concat(const std::vector<Tensor>& xs, int axis) {
-  if (xs.empty()) throw ValueError("ops::concat: needs at least one tensor, got none");
-  for (const Tensor& x : xs) detail::check_defined(x, "ops::concat", "a tensor of the list");
+namespace {
+// The shape of concat(xs, a): extents along `a` add up, all others must match; an unknown extent
+// (symbolic batch) matches any extent and makes a sum unknown.
+Shape concat_shape(const std::vector<Tensor>& xs, int a) {
   const Shape& first = xs[0].shape();
   const std::size_t rank = first.size();
-  const int a = normalize_axis(axis, rank, "ops::concat", first);
   Shape out_shape = first;
-  bool symbolic = false;
   for (std::size_t i = 0; i < xs.size(); ++i) {
     const Shape& shape = xs[i].shape();
-    symbolic = symbolic || xs[i].is_symbolic();
     if (xs[i].dtype() != xs[0].dtype()) {
       throw ValueError(str("ops::concat: tensor ", i, " is ", dtype_name(xs[i].dtype()), " of shape ", shape,
                            " but tensor 0 is ", dtype_name(xs[0].dtype()), " of shape ", first));
@@ -125,7 +121,6 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
     }
     for (std::size_t d = 0; d < rank; ++d) {
       if (static_cast<int>(d) == a) continue;
-      // An unknown extent (symbolic batch) matches any extent.
       if (shape[d] != out_shape[d] && shape[d] != kUnknownDim && out_shape[d] != kUnknownDim) {
         throw ShapeError(str("ops::concat: tensor ", i, " has shape ", shape, " but tensor 0 has shape ", first,
                              "; all extents except axis ", a, " must match"));
@@ -137,6 +132,22 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
       out_shape[a] = unknown ? kUnknownDim : out_shape[a] + shape[a];
     }
   }
+  return out_shape;
+}
+}  // namespace
+
+// y = [x_0 | x_1 | ... ] along `axis`: x_i occupies [offset_i, offset_i + extent_i) there
+// ⇒ dx_i = slice(dy, axis, offset_i, offset_i + extent_i).
+Tensor concat(const std::vector<Tensor>& xs, int axis) {
+  if (xs.empty()) throw ValueError("ops::concat: needs at least one tensor, got none");
+  bool symbolic = false;
+  for (const Tensor& x : xs) {
+    detail::check_defined(x, "ops::concat", "a tensor of the list");
+    symbolic = symbolic || x.is_symbolic();
+  }
+  const std::size_t rank = xs[0].shape().size();
+  const int a = normalize_axis(axis, rank, "ops::concat", xs[0].shape());
+  const Shape out_shape = concat_shape(xs, a);
   Tensor y = detail::make_result(out_shape, xs[0].dtype(), symbolic);
   if (symbolic) return y;
 
