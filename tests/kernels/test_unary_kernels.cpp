@@ -3,6 +3,8 @@
 // thread count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -72,6 +74,65 @@ TEST(UnaryKernels, SigmoidMatchesDoubleAcrossRange) {
     const double want = 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])));
     EXPECT_NEAR(y[i], want, 6e-7 * want + 1.5e-45) << "x = " << x[i];
   }
+}
+
+// Largest error of a float32 kernel against the double function ref, in units of the float
+// spacing at the correctly rounded result, over every `stride`-th float bit pattern in [lo, hi].
+// Runs the library's compiled kernel (built -march=native), not the header inline as built here.
+template <class Ref>
+double max_ulp_error(void (*kernel)(const float*, float*, int64_t), const Ref& ref, float lo, float hi,
+                     uint32_t stride) {
+  std::vector<float> xs;
+  for (uint64_t bits = 0; bits <= 0xFFFFFFFFull; bits += stride) {
+    const float x = std::bit_cast<float>(static_cast<uint32_t>(bits));
+    if (x >= lo && x <= hi) xs.push_back(x);
+  }
+  std::vector<float> ys(xs.size());
+  kernel(xs.data(), ys.data(), static_cast<int64_t>(xs.size()));
+  double worst = 0.0;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    const double want = ref(static_cast<double>(xs[i]));
+    const float rounded = static_cast<float>(want);
+    if (std::isinf(rounded)) {
+      if (ys[i] != rounded) return INFINITY;
+      continue;
+    }
+    const float mag = std::abs(rounded);
+    const double spacing = static_cast<double>(std::nextafter(mag, INFINITY)) - mag;
+    worst = std::max(worst, std::abs(static_cast<double>(ys[i]) - want) / spacing);
+  }
+  return worst;
+}
+
+TEST(SimdMath, ExpWithinOneUlpAcrossTheWholeRange) {
+  // ~1M samples spread over every exponent, subnormal results and overflow included.
+  const double ulps = max_ulp_error(exp_forward<float>, [](double x) { return std::exp(x); }, -110.0f, 95.0f, 4099);
+  EXPECT_LE(ulps, 1.02);
+}
+
+TEST(SimdMath, ExpSpecialValues) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(simd_exp(0.0f), 1.0f);
+  EXPECT_EQ(simd_exp(-0.0f), 1.0f);
+  EXPECT_EQ(simd_exp(kInf), kInf);
+  EXPECT_EQ(simd_exp(-kInf), 0.0f);
+  EXPECT_TRUE(std::isnan(simd_exp(NAN)));
+  EXPECT_EQ(simd_exp(88.72f), std::exp(88.72f));     // just below FLT_MAX
+  EXPECT_EQ(simd_exp(88.73f), kInf);                 // overflow
+  EXPECT_EQ(simd_exp(-103.97f), 0x1p-149f);          // the smallest subnormal
+  EXPECT_EQ(simd_exp(-104.0f), 0.0f);
+  EXPECT_EQ(simd_exp(-1000.0f), 0.0f);
+  EXPECT_EQ(simd_exp(1.0), std::exp(1.0));           // float64 is libm's
+}
+
+TEST(SimdMath, TanhWithinOneAndAHalfUlp) {
+  const double ulps = max_ulp_error(tanh_forward<float>, [](double x) { return std::tanh(x); }, -20.0f, 20.0f, 4099);
+  EXPECT_LE(ulps, 1.5);
+  EXPECT_TRUE(std::signbit(simd_tanh(-0.0f)));
+  EXPECT_EQ(simd_tanh(1e-30f), 1e-30f);
+  EXPECT_EQ(simd_tanh(std::numeric_limits<float>::infinity()), 1.0f);
+  EXPECT_EQ(simd_tanh(-std::numeric_limits<float>::infinity()), -1.0f);
+  EXPECT_TRUE(std::isnan(simd_tanh(NAN)));
 }
 
 TEST(CastKernels, SaturatingFloatToInt64) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/unary.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -63,7 +64,7 @@ void softmax_forward(const T* x, T* y, int64_t outer, int64_t K, int64_t inner) 
       double s = 0.0;
 #pragma omp simd reduction(+ : s)
       for (int64_t k = 0; k < K; ++k) {
-        ys[k] = std::exp(xs[k] - m);
+        ys[k] = simd_exp(xs[k] - m);
         s += ys[k];
       }
 #pragma omp simd
@@ -76,7 +77,7 @@ void softmax_forward(const T* x, T* y, int64_t outer, int64_t K, int64_t inner) 
     for (int64_t k = 0; k < K; ++k) {
 #pragma omp simd
       for (int64_t j = 0; j < w; ++j) {
-        ys[k * inner + j] = std::exp(xs[k * inner + j] - m[j]);
+        ys[k * inner + j] = simd_exp(xs[k * inner + j] - m[j]);
         s[j] += ys[k * inner + j];
       }
     }
@@ -128,7 +129,7 @@ void log_softmax_forward(const T* x, T* y, int64_t outer, int64_t K, int64_t inn
       const T m = row_max(xs, K);
       double s = 0.0;
 #pragma omp simd reduction(+ : s)
-      for (int64_t k = 0; k < K; ++k) s += std::exp(xs[k] - m);
+      for (int64_t k = 0; k < K; ++k) s += simd_exp(xs[k] - m);
       const double log_s = std::log(s);
 #pragma omp simd
       for (int64_t k = 0; k < K; ++k) ys[k] = static_cast<T>((static_cast<double>(xs[k]) - m) - log_s);
@@ -139,7 +140,7 @@ void log_softmax_forward(const T* x, T* y, int64_t outer, int64_t K, int64_t inn
     tile_max(xs, K, inner, w, m);
     for (int64_t k = 0; k < K; ++k) {
 #pragma omp simd
-      for (int64_t j = 0; j < w; ++j) s[j] += std::exp(xs[k * inner + j] - m[j]);
+      for (int64_t j = 0; j < w; ++j) s[j] += simd_exp(xs[k * inner + j] - m[j]);
     }
     for (int64_t j = 0; j < w; ++j) s[j] = std::log(s[j]);
     for (int64_t k = 0; k < K; ++k) {
@@ -164,7 +165,7 @@ void log_softmax_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t
       for (int64_t k = 0; k < K; ++k) total += dys[k];
       const T t = static_cast<T>(total);
 #pragma omp simd
-      for (int64_t k = 0; k < K; ++k) dxs[k] += dys[k] - std::exp(ys[k]) * t;
+      for (int64_t k = 0; k < K; ++k) dxs[k] += dys[k] - simd_exp(ys[k]) * t;
       return;
     }
     double total[kTile] = {};
@@ -175,7 +176,7 @@ void log_softmax_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t
     for (int64_t k = 0; k < K; ++k) {
 #pragma omp simd
       for (int64_t j = 0; j < w; ++j) {
-        dxs[k * inner + j] += dys[k * inner + j] - std::exp(ys[k * inner + j]) * static_cast<T>(total[j]);
+        dxs[k * inner + j] += dys[k * inner + j] - simd_exp(ys[k * inner + j]) * static_cast<T>(total[j]);
       }
     }
   });
@@ -219,7 +220,7 @@ double sparse_softmax_cross_entropy_forward(const T* logits, const int64_t* labe
     const T m = row_max(row, C);
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < C; ++c) s += std::exp(row[c] - m);
+    for (int64_t c = 0; c < C; ++c) s += simd_exp(row[c] - m);
     lse[n] = static_cast<double>(m) + std::log(s);
     row_loss[n] = lse[n] - static_cast<double>(row[labels[n]]);
   }

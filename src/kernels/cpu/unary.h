@@ -3,9 +3,58 @@
 // above a size threshold. Every *_backward ADDS its result into dx.
 #pragma once
 
+#include <bit>
+#include <cmath>
 #include <cstdint>
 
 namespace normnet::kernels::cpu {
+
+// ---- eˣ and tanh x in a form the compiler vectorizes --------------------------------------------
+// libm's expf/tanhf are one call per element (2.3 / 11 ns here); these inline versions run
+// 8–16 lanes at a time (~0.5 ns per element). float32 only: the double overloads are std::exp and
+// std::tanh (float64 is for gradient checks, where exactness matters more than speed).
+
+// eˣ: Cody–Waite reduction x = n·ln2 + r (ln2 split as 0.693359375 − 2.12194440e−4, the first
+// part exact in 9 bits, so n·ln2_hi is exact), Cephes' degree-6 minimax polynomial for eʳ on
+// |r| ≤ ln2/2, then 2ⁿ applied as two halves so that subnormal results (x < −87.3) and the
+// overflow to +inf (x > 88.72) round correctly. Against double exp over every 61st float in
+// [−104.5, 89.5]: at most 1.01 ulp, mean 0.06 ulp (glibc expf: < 0.51 ulp). NaN → NaN,
+// +inf → +inf, −inf → 0.
+inline float simd_exp(float x) {
+  const float xc = x != x ? 0.0f : (x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x));
+  constexpr float kRound = 12582912.0f;  // 1.5·2²³: adding and subtracting it rounds to an integer
+  const float n = (xc * 1.44269504088896341f + kRound) - kRound;
+  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = (p * (r * r) + r) + 1.0f;
+  const auto ni = static_cast<int32_t>(n);  // in [−150, 129]
+  const int32_t half = ni / 2;
+  const float scale1 = std::bit_cast<float>((half + 127) << 23);
+  const float scale2 = std::bit_cast<float>((ni - half + 127) << 23);
+  const float y = (p * scale1) * scale2;
+  return x != x ? x : y;
+}
+inline double simd_exp(double x) { return std::exp(x); }
+
+// tanh x: Cephes' odd polynomial x + x³·P(x²) for |x| < 0.625, else (1 − e)/(1 + e) with
+// e = e^−2|x| ∈ (0, 1] (no cancellation worse than 2× there), sign restored by copysign, so
+// tanh(−0) = −0. Against double tanh over every 13th float with |x| ≤ 20: at most 1.5 ulp.
+inline float simd_tanh(float x) {
+  const float a = std::abs(x);
+  const float s = a * a;
+  const float small =
+      ((((-5.70498872745e-3f * s + 2.06390887954e-2f) * s - 5.37397155531e-2f) * s + 1.33314422036e-1f) * s -
+       3.33332819422e-1f) * s * a + a;
+  const float e = simd_exp(-2.0f * a);
+  const float large = (1.0f - e) / (1.0f + e);
+  return std::copysign(a < 0.625f ? small : large, x);
+}
+inline double simd_tanh(double x) { return std::tanh(x); }
 
 // T is float or double throughout (explicitly instantiated in unary.cpp).
 
