@@ -1,0 +1,514 @@
+// Fused L2-normalization loops: per-vector sums of squares, the four epsilon rules, the power-of-two
+// rescaling that keeps the exact mode finite from subnormals to DBL_MAX, and a naive twin.
+#include "kernels/cpu/l2_normalize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "normnet/threading.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Exact mode. A sum of squares s in [2^-960, DBL_MAX] lost nothing that matters to underflow or
+// overflow, so d = sqrt(s) lies in [2^-480, 2^512] and y = v·(1/d) needs no rescaling. A float32
+// vector always lands there when it is non-zero and finite (its squares, summed in double, are
+// >= 2^-298). Otherwise (float64 extremes, zero, Inf) the vector is rescaled by σ = 2^±600, picked
+// from max|v|: multiplying by a power of two is exact, the idea of LAPACK's dnrm2.
+constexpr double kTinySum = 0x1p-960;
+constexpr double kSafeLow = 0x1p-480;
+constexpr double kSafeHigh = 0x1p512;
+// Fewer elements than this run on one thread (an OpenMP fork costs about a microsecond).
+constexpr int64_t kParallelMin = int64_t{1} << 16;
+// Vectors at least 2·kChunk long are reduced in fixed chunks by all threads (whole tensor,
+// all_axes of a small batch); the chunking does not depend on the thread count, so results do not.
+constexpr int64_t kChunk = int64_t{1} << 14;
+constexpr int64_t kMaxChunks = 256;
+// Inner positions reduced together by the (O, R, I) loop when I > 1 (stack arrays, no heap).
+constexpr int64_t kBlock = 64;
+
+// How a vector's elements are addressed from its base pointer.
+struct Contiguous {
+  int64_t operator()(int64_t r) const { return r; }
+};
+struct Strided {
+  int64_t stride;
+  int64_t operator()(int64_t r) const { return r * stride; }
+};
+struct Gathered {
+  const int64_t* offsets;
+  int64_t operator()(int64_t r) const { return offsets[r]; }
+};
+
+struct Rule {
+  EpsilonMode mode;
+  double epsilon;
+};
+
+// One vector's factors: y = (v·sigma)·inv. Backward: dv = ((dy − y·t)·inv)·sigma with t = ⟨dy, y⟩,
+// or t = 0 where the forward was clamped (there y = v·inv with inv constant).
+struct Scale {
+  double sigma = 1.0;
+  double inv = 0.0;
+  bool clamped = false;
+};
+
+template <class T, class Acc, class At>
+Acc sum_squares(const T* v, int64_t n, At at) {
+  Acc s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t r = 0; r < n; ++r) {
+    const Acc w = static_cast<Acc>(v[at(r)]);
+    s += w * w;
+  }
+  return s;
+}
+
+// Exact mode's slow path: ‖v‖ = ‖v·σ‖/σ. d receives ‖v‖ (which may itself be subnormal or Inf in
+// float64; y is computed from the scaled values, so it is exact regardless).
+template <class T, class At>
+Scale rescaled(const T* v, int64_t n, At at, double& d) {
+  double m = 0.0;
+  for (int64_t r = 0; r < n; ++r) {
+    const double a = std::abs(static_cast<double>(v[at(r)]));
+    if (a > m || a != a) m = a;  // a NaN sticks
+  }
+  if (m == 0.0) {  // the zero vector: y = 0, and its gradient is 0 (see ops/l2_normalize.cpp)
+    d = 0.0;
+    return {1.0, 0.0, false};
+  }
+  const double sigma = m < 0x1p-400 ? 0x1p600 : (m > 0x1p400 ? 0x1p-600 : 1.0);
+  double s = 0.0;
+  for (int64_t r = 0; r < n; ++r) {
+    const double w = static_cast<double>(v[at(r)]) * sigma;
+    s += w * w;
+  }
+  if (!std::isfinite(s)) {  // an Inf or NaN component: the whole vector becomes NaN
+    d = kNaN;
+    return {1.0, kNaN, false};
+  }
+  const double scaled_norm = std::sqrt(s);
+  d = scaled_norm / sigma;
+  return {sigma, 1.0 / scaled_norm, false};
+}
+
+template <class T, class At>
+Scale exact_scale(double s, const T* v, int64_t n, At at, double& d) {
+  if (s >= kTinySum && s <= std::numeric_limits<double>::max()) {
+    d = std::sqrt(s);
+    return {1.0, 1.0 / d, false};
+  }
+  if (std::isnan(s)) {
+    d = kNaN;
+    return {1.0, kNaN, false};
+  }
+  return rescaled(v, n, at, d);
+}
+
+// The compatibility modes' denominator, computed in T as the frameworks do; negative = clamped.
+//   TF: y = v·rsqrt(max(s, ε)); PyTorch: y = v/max(‖v‖, ε); additive: y = v/sqrt(s + ε).
+// A NaN s fails every `<` and propagates.
+template <class T>
+double compat_denominator(T s, EpsilonMode mode, T eps) {
+  switch (mode) {
+    case EpsilonMode::kTensorFlow:
+      return s < eps ? -static_cast<double>(std::sqrt(eps)) : static_cast<double>(std::sqrt(s));
+    case EpsilonMode::kPyTorch: {
+      const T norm = std::sqrt(s);
+      return norm < eps ? -static_cast<double>(eps) : static_cast<double>(norm);
+    }
+    case EpsilonMode::kAdditive:
+      return static_cast<double>(std::sqrt(s + eps));
+    case EpsilonMode::kExact:
+      break;
+  }
+  return kNaN;
+}
+
+template <class T, class Acc, class At>
+Scale finalize(Acc s, const T* v, int64_t n, At at, const Rule& rule, double& d) {
+  if (rule.mode == EpsilonMode::kExact) return exact_scale(static_cast<double>(s), v, n, at, d);
+  d = compat_denominator<T>(static_cast<T>(s), rule.mode, static_cast<T>(rule.epsilon));
+  return {1.0, 1.0 / std::abs(d), d < 0.0};
+}
+
+// The forward's factors again, from its saved denominator (the backward's view).
+template <class T, class At>
+Scale scale_from_denominator(double d, const T* v, int64_t n, At at, EpsilonMode mode) {
+  if (mode != EpsilonMode::kExact) return {1.0, 1.0 / std::abs(d), d < 0.0};
+  if (d == 0.0) return {1.0, 0.0, false};
+  if (std::isnan(d)) return {1.0, kNaN, false};
+  if (d >= kSafeLow && d <= kSafeHigh) return {1.0, 1.0 / d, false};
+  double unused;
+  return rescaled(v, n, at, unused);
+}
+
+template <class T, class At>
+void scale_vector(const T* v, T* out, int64_t n, At at, const Scale& sc) {
+  if (sc.sigma == 1.0) {
+#pragma omp simd
+    for (int64_t r = 0; r < n; ++r) out[at(r)] = static_cast<T>(static_cast<double>(v[at(r)]) * sc.inv);
+  } else {
+    for (int64_t r = 0; r < n; ++r) {
+      out[at(r)] = static_cast<T>((static_cast<double>(v[at(r)]) * sc.sigma) * sc.inv);
+    }
+  }
+}
+
+template <class T, class At>
+double dot_dy_y(const T* v, const T* g, int64_t n, At at, const Scale& sc) {
+  double t = 0.0;
+#pragma omp simd reduction(+ : t)
+  for (int64_t r = 0; r < n; ++r) {
+    const double y = (static_cast<double>(v[at(r)]) * sc.sigma) * sc.inv;
+    t += static_cast<double>(g[at(r)]) * y;
+  }
+  return t;
+}
+
+// dv += ((dy − y·t)·inv)·sigma
+template <class T, class At>
+void add_vector_grad(const T* v, const T* g, T* dv, int64_t n, At at, const Scale& sc, double t) {
+#pragma omp simd
+  for (int64_t r = 0; r < n; ++r) {
+    const double y = (static_cast<double>(v[at(r)]) * sc.sigma) * sc.inv;
+    dv[at(r)] += static_cast<T>(((static_cast<double>(g[at(r)]) - y * t) * sc.inv) * sc.sigma);
+  }
+}
+
+template <class T, class At>
+void backward_vector(const T* v, const T* g, T* dv, int64_t n, At at, const Scale& sc) {
+  const double t = sc.clamped ? 0.0 : dot_dy_y(v, g, n, at, sc);
+  add_vector_grad(v, g, dv, n, at, sc, t);
+}
+
+// ---- one long vector, reduced by all threads in fixed chunks ----
+
+struct Chunks {
+  int64_t count, len;
+  explicit Chunks(int64_t n)
+      : count(std::min(kMaxChunks, (n + kChunk - 1) / kChunk)), len((n + count - 1) / count) {}
+  int64_t begin(int64_t c) const { return c * len; }
+  int64_t size(int64_t c, int64_t n) const { return std::min(n, (c + 1) * len) - c * len; }
+};
+
+template <class T, class Acc>
+void forward_long_vector(const T* v, T* out, double* denom, int64_t n, const Rule& rule) {
+  const Chunks chunks(n);
+  Acc partial[kMaxChunks];
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    partial[c] = sum_squares<T, Acc>(v + chunks.begin(c), chunks.size(c, n), Contiguous{});
+  }
+  Acc s = 0;
+  for (int64_t c = 0; c < chunks.count; ++c) s += partial[c];
+  double d;
+  const Scale sc = finalize<T, Acc>(s, v, n, Contiguous{}, rule, d);
+  if (denom) *denom = d;
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    scale_vector(v + chunks.begin(c), out + chunks.begin(c), chunks.size(c, n), Contiguous{}, sc);
+  }
+}
+
+template <class T>
+void backward_long_vector(const T* v, const T* g, double d, T* dv, int64_t n, EpsilonMode mode) {
+  const Chunks chunks(n);
+  const Scale sc = scale_from_denominator(d, v, n, Contiguous{}, mode);
+  double partial[kMaxChunks] = {};
+  if (!sc.clamped) {
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static)
+    for (int64_t c = 0; c < chunks.count; ++c) {
+      partial[c] = dot_dy_y(v + chunks.begin(c), g + chunks.begin(c), chunks.size(c, n), Contiguous{}, sc);
+    }
+  }
+  double t = 0.0;
+  for (int64_t c = 0; c < chunks.count; ++c) t += partial[c];
+#pragma omp parallel for num_threads(get_num_threads()) schedule(static)
+  for (int64_t c = 0; c < chunks.count; ++c) {
+    const int64_t b = chunks.begin(c);
+    add_vector_grad(v + b, g + b, dv + b, chunks.size(c, n), Contiguous{}, sc, t);
+  }
+}
+
+// ---- inner == 1: contiguous rows, one thread per row ----
+
+template <class T, class Acc>
+void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule) {
+  if (n >= 2 * kChunk) {
+    for (int64_t o = 0; o < rows; ++o)
+      forward_long_vector<T, Acc>(x + o * n, y + o * n, denom ? denom + o : nullptr, n, rule);
+    return;
+  }
+  const int threads = get_num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && rows * n >= kParallelMin)
+  for (int64_t o = 0; o < rows; ++o) {
+    double d;
+    const T* v = x + o * n;
+    const Scale sc = finalize<T, Acc>(sum_squares<T, Acc>(v, n, Contiguous{}), v, n, Contiguous{}, rule, d);
+    if (denom) denom[o] = d;
+    scale_vector(v, y + o * n, n, Contiguous{}, sc);
+  }
+}
+
+template <class T>
+void backward_rows(const T* x, const T* dy, const double* denom, T* dx, int64_t rows, int64_t n,
+                   EpsilonMode mode) {
+  if (n >= 2 * kChunk) {
+    for (int64_t o = 0; o < rows; ++o)
+      backward_long_vector(x + o * n, dy + o * n, denom[o], dx + o * n, n, mode);
+    return;
+  }
+  const int threads = get_num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && rows * n >= kParallelMin)
+  for (int64_t o = 0; o < rows; ++o) {
+    const T* v = x + o * n;
+    const Scale sc = scale_from_denominator(denom[o], v, n, Contiguous{}, mode);
+    backward_vector(v, dy + o * n, dx + o * n, n, Contiguous{}, sc);
+  }
+}
+
+// ---- inner > 1: kBlock vectors (o, i0..i0+w) at a time, vectorized across i ----
+
+template <class T, class Acc>
+void forward_block(const T* xb, T* yb, double* denom, int64_t n, int64_t inner, int64_t w, const Rule& rule) {
+  Acc acc[kBlock] = {};
+  for (int64_t r = 0; r < n; ++r) {
+    const T* row = xb + r * inner;
+#pragma omp simd
+    for (int64_t i = 0; i < w; ++i) acc[i] += static_cast<Acc>(row[i]) * static_cast<Acc>(row[i]);
+  }
+  Scale sc[kBlock];
+  double inv[kBlock];
+  for (int64_t i = 0; i < w; ++i) {
+    double d;
+    sc[i] = finalize<T, Acc>(acc[i], xb + i, n, Strided{inner}, rule, d);
+    if (denom) denom[i] = d;
+    inv[i] = sc[i].sigma == 1.0 ? sc[i].inv : 0.0;  // rescaled vectors are written below
+  }
+  for (int64_t r = 0; r < n; ++r) {
+#pragma omp simd
+    for (int64_t i = 0; i < w; ++i)
+      yb[r * inner + i] = static_cast<T>(static_cast<double>(xb[r * inner + i]) * inv[i]);
+  }
+  for (int64_t i = 0; i < w; ++i) {
+    if (sc[i].sigma != 1.0) scale_vector(xb + i, yb + i, n, Strided{inner}, sc[i]);
+  }
+}
+
+template <class T>
+void backward_block(const T* xb, const T* gb, const double* denom, T* dxb, int64_t n, int64_t inner,
+                    int64_t w, EpsilonMode mode) {
+  Scale sc[kBlock];
+  double inv[kBlock];
+  double t[kBlock] = {};
+  for (int64_t i = 0; i < w; ++i) {
+    sc[i] = scale_from_denominator(denom[i], xb + i, n, Strided{inner}, mode);
+    inv[i] = sc[i].sigma == 1.0 ? sc[i].inv : 0.0;  // rescaled vectors are added below
+  }
+  for (int64_t r = 0; r < n; ++r) {
+#pragma omp simd
+    for (int64_t i = 0; i < w; ++i) {
+      t[i] += static_cast<double>(gb[r * inner + i]) * (static_cast<double>(xb[r * inner + i]) * inv[i]);
+    }
+  }
+  for (int64_t i = 0; i < w; ++i)
+    if (sc[i].clamped) t[i] = 0.0;
+  for (int64_t r = 0; r < n; ++r) {
+#pragma omp simd
+    for (int64_t i = 0; i < w; ++i) {
+      const double y = static_cast<double>(xb[r * inner + i]) * inv[i];
+      dxb[r * inner + i] += static_cast<T>((static_cast<double>(gb[r * inner + i]) - y * t[i]) * inv[i]);
+    }
+  }
+  for (int64_t i = 0; i < w; ++i) {
+    if (sc[i].sigma != 1.0) backward_vector(xb + i, gb + i, dxb + i, n, Strided{inner}, sc[i]);
+  }
+}
+
+template <class T, class Acc>
+void forward_fused(const T* x, T* y, double* denom, int64_t outer, int64_t n, int64_t inner,
+                   const Rule& rule) {
+  if (inner == 1) return forward_rows<T, Acc>(x, y, denom, outer, n, rule);
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
+  const int threads = get_num_threads();
+#pragma omp parallel for num_threads(threads) \
+    schedule(static) if (threads > 1 && outer * n * inner >= kParallelMin)
+  for (int64_t item = 0; item < outer * blocks; ++item) {
+    const int64_t o = item / blocks;
+    const int64_t i0 = (item % blocks) * kBlock;
+    const int64_t offset = o * n * inner + i0;
+    forward_block<T, Acc>(x + offset, y + offset, denom ? denom + o * inner + i0 : nullptr, n, inner,
+                          std::min(kBlock, inner - i0), rule);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void l2_normalize_forward(const T* x, T* y, double* denom, int64_t outer, int64_t reduced, int64_t inner,
+                          EpsilonMode mode, double epsilon) {
+  const Rule rule{mode, epsilon};
+  // The exact mode sums float32 squares in double (their range fits); the compatibility modes sum
+  // in T, reproducing the frameworks' overflow and underflow.
+  if (mode == EpsilonMode::kExact)
+    forward_fused<T, double>(x, y, denom, outer, reduced, inner, rule);
+  else
+    forward_fused<T, T>(x, y, denom, outer, reduced, inner, rule);
+}
+
+template <class T>
+void l2_normalize_backward(const T* x, const T* dy, const double* denom, T* dx, int64_t outer,
+                           int64_t reduced, int64_t inner, EpsilonMode mode) {
+  if (inner == 1) return backward_rows(x, dy, denom, dx, outer, reduced, mode);
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
+  const int threads = get_num_threads();
+#pragma omp parallel for num_threads(threads) \
+    schedule(static) if (threads > 1 && outer * reduced * inner >= kParallelMin)
+  for (int64_t item = 0; item < outer * blocks; ++item) {
+    const int64_t o = item / blocks;
+    const int64_t i0 = (item % blocks) * kBlock;
+    const int64_t offset = o * reduced * inner + i0;
+    backward_block(x + offset, dy + offset, denom + o * inner + i0, dx + offset, reduced, inner,
+                   std::min(kBlock, inner - i0), mode);
+  }
+}
+
+template <class T>
+void l2_normalize_forward_strided(const T* x, T* y, double* denom, const int64_t* bases, int64_t count,
+                                  const int64_t* offsets, int64_t reduced, EpsilonMode mode, double epsilon) {
+  const Rule rule{mode, epsilon};
+  const Gathered at{offsets};
+  const int threads = get_num_threads();
+#pragma omp parallel for num_threads(threads) \
+    schedule(static) if (threads > 1 && count * reduced >= kParallelMin)
+  for (int64_t k = 0; k < count; ++k) {
+    const T* v = x + bases[k];
+    double d;
+    const Scale sc =
+        mode == EpsilonMode::kExact
+            ? finalize<T, double>(sum_squares<T, double>(v, reduced, at), v, reduced, at, rule, d)
+            : finalize<T, T>(sum_squares<T, T>(v, reduced, at), v, reduced, at, rule, d);
+    if (denom) denom[k] = d;
+    scale_vector(v, y + bases[k], reduced, at, sc);
+  }
+}
+
+template <class T>
+void l2_normalize_backward_strided(const T* x, const T* dy, const double* denom, T* dx, const int64_t* bases,
+                                   int64_t count, const int64_t* offsets, int64_t reduced, EpsilonMode mode) {
+  const Gathered at{offsets};
+  const int threads = get_num_threads();
+#pragma omp parallel for num_threads(threads) \
+    schedule(static) if (threads > 1 && count * reduced >= kParallelMin)
+  for (int64_t k = 0; k < count; ++k) {
+    const T* v = x + bases[k];
+    const Scale sc = scale_from_denominator(denom[k], v, reduced, at, mode);
+    backward_vector(v, dy + bases[k], dx + bases[k], reduced, at, sc);
+  }
+}
+
+// ---- the naive twin ----
+
+namespace {
+
+// The compatibility modes' denominator c (y = v/c) in T, sequentially; `clamped` where c is ε-made.
+template <class T>
+T reference_denominator(const T* v, const int64_t* offsets, int64_t n, EpsilonMode mode, T eps,
+                        bool& clamped) {
+  T s = 0;
+  for (int64_t r = 0; r < n; ++r) s += v[offsets[r]] * v[offsets[r]];
+  clamped = false;
+  if (mode == EpsilonMode::kTensorFlow) {
+    clamped = s < eps;
+    return std::sqrt(clamped ? eps : s);
+  }
+  if (mode == EpsilonMode::kPyTorch) {
+    const T norm = std::sqrt(s);
+    clamped = norm < eps;
+    return clamped ? eps : norm;
+  }
+  return std::sqrt(s + eps);
+}
+
+// The exact norm in long double (its exponent range holds the square of every float64): 0 for a
+// zero vector, NaN when a component is NaN or Inf.
+template <class T>
+long double reference_norm(const T* v, const int64_t* offsets, int64_t n) {
+  long double s = 0;
+  for (int64_t r = 0; r < n; ++r) s += static_cast<long double>(v[offsets[r]]) * v[offsets[r]];
+  return std::isfinite(s) ? std::sqrt(s) : std::numeric_limits<long double>::quiet_NaN();
+}
+
+}  // namespace
+
+template <class T>
+void l2_normalize_forward_reference(const T* x, T* y, const int64_t* bases, int64_t count,
+                                    const int64_t* offsets, int64_t n, EpsilonMode mode, double epsilon) {
+  for (int64_t k = 0; k < count; ++k) {
+    const T* v = x + bases[k];
+    T* out = y + bases[k];
+    bool clamped = false;
+    const long double c = mode == EpsilonMode::kExact
+                              ? reference_norm(v, offsets, n)
+                              : reference_denominator(v, offsets, n, mode, static_cast<T>(epsilon), clamped);
+    for (int64_t r = 0; r < n; ++r) {
+      // exact mode at v = 0: y = 0 by convention
+      out[offsets[r]] = (mode == EpsilonMode::kExact && c == 0) ? T(0) : static_cast<T>(v[offsets[r]] / c);
+    }
+  }
+}
+
+template <class T>
+void l2_normalize_backward_reference(const T* x, const T* dy, T* dx, const int64_t* bases, int64_t count,
+                                     const int64_t* offsets, int64_t n, EpsilonMode mode, double epsilon) {
+  for (int64_t k = 0; k < count; ++k) {
+    const T* v = x + bases[k];
+    const T* g = dy + bases[k];
+    T* dv = dx + bases[k];
+    bool clamped = false;
+    const long double c = mode == EpsilonMode::kExact
+                              ? reference_norm(v, offsets, n)
+                              : reference_denominator(v, offsets, n, mode, static_cast<T>(epsilon), clamped);
+    if (mode == EpsilonMode::kExact && c == 0) continue;  // zero vector: gradient 0
+    long double t = 0;                                    // ⟨dy, y⟩
+    if (!clamped)
+      for (int64_t r = 0; r < n; ++r) t += g[offsets[r]] * (v[offsets[r]] / c);
+    for (int64_t r = 0; r < n; ++r) {
+      const long double yr = v[offsets[r]] / c;
+      dv[offsets[r]] += static_cast<T>((g[offsets[r]] - yr * t) / c);
+    }
+  }
+}
+
+template void l2_normalize_forward<float>(const float*, float*, double*, int64_t, int64_t, int64_t,
+                                          EpsilonMode, double);
+template void l2_normalize_backward<float>(const float*, const float*, const double*, float*, int64_t,
+                                           int64_t, int64_t, EpsilonMode);
+template void l2_normalize_forward_strided<float>(const float*, float*, double*, const int64_t*, int64_t,
+                                                  const int64_t*, int64_t, EpsilonMode, double);
+template void l2_normalize_backward_strided<float>(const float*, const float*, const double*, float*,
+                                                   const int64_t*, int64_t, const int64_t*, int64_t,
+                                                   EpsilonMode);
+template void l2_normalize_forward_reference<float>(const float*, float*, const int64_t*, int64_t,
+                                                    const int64_t*, int64_t, EpsilonMode, double);
+template void l2_normalize_backward_reference<float>(const float*, const float*, float*, const int64_t*,
+                                                     int64_t, const int64_t*, int64_t, EpsilonMode, double);
+
+template void l2_normalize_forward<double>(const double*, double*, double*, int64_t, int64_t, int64_t,
+                                           EpsilonMode, double);
+template void l2_normalize_backward<double>(const double*, const double*, const double*, double*, int64_t,
+                                            int64_t, int64_t, EpsilonMode);
+template void l2_normalize_forward_strided<double>(const double*, double*, double*, const int64_t*, int64_t,
+                                                   const int64_t*, int64_t, EpsilonMode, double);
+template void l2_normalize_backward_strided<double>(const double*, const double*, const double*, double*,
+                                                    const int64_t*, int64_t, const int64_t*, int64_t,
+                                                    EpsilonMode);
+template void l2_normalize_forward_reference<double>(const double*, double*, const int64_t*, int64_t,
+                                                     const int64_t*, int64_t, EpsilonMode, double);
+template void l2_normalize_backward_reference<double>(const double*, const double*, double*, const int64_t*,
+                                                      int64_t, const int64_t*, int64_t, EpsilonMode, double);
+
+}  // namespace normnet::kernels::cpu
