@@ -44,6 +44,21 @@ std::vector<TensorImpl*> topological_order(TensorImpl* root) {
 
 }  // namespace
 
+Node::~Node() {
+  std::vector<Tensor> pending = std::move(inputs);
+  while (!pending.empty()) {
+    Tensor t = std::move(pending.back());
+    pending.pop_back();
+    // Only a tensor we alone hold, whose producer only it holds, would recurse when released:
+    // take that producer's inputs first, so its destruction is shallow.
+    const auto& impl = t.impl();
+    if (impl && impl.use_count() == 1 && impl->grad_fn && impl->grad_fn.use_count() == 1) {
+      for (Tensor& input : impl->grad_fn->inputs) pending.push_back(std::move(input));
+      impl->grad_fn->inputs.clear();
+    }
+  }
+}
+
 void accumulate_into(Tensor& dst, const Tensor& src) {
   if (dst.shape() != src.shape() || dst.dtype() != src.dtype()) {
     throw Error(str("autograd: cannot accumulate a ", dtype_name(src.dtype()), " gradient of shape ",

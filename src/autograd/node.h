@@ -18,6 +18,9 @@ struct Node {
   std::string op;              // for error messages: "ops::matmul"
   std::vector<Tensor> inputs;  // in argument order; sink indices refer to these
   BackwardFn backward;
+  // Releases a chain of nodes iteratively: a graph of a million ops must not need a million
+  // stack frames to die (PyTorch's deleteNode does the same).
+  ~Node();
 };
 
 // Gradient accumulators of one backward sweep, keyed by tensor.

@@ -2,6 +2,7 @@
 // block wastes at most 25%; freed blocks wait in their class's free list for the next request.
 #include "core/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -20,9 +21,10 @@ std::size_t size_class(std::size_t bytes) {
   if (bytes <= kMinBlock) return kMinBlock;
   std::size_t power = kMinBlock;
   while (power * 2 < bytes) power *= 2;  // power < bytes <= 2*power
-  const std::size_t quarter = power / 4;
+  // Quarter steps, but never finer than the alignment: aligned_alloc needs a multiple of it.
+  const std::size_t step = std::max(power / 4, kAlignment);
   std::size_t size = power;
-  while (size < bytes) size += quarter;
+  while (size < bytes) size += step;
   return size;
 }
 

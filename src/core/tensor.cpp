@@ -248,14 +248,17 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   // Nested brackets, one level per axis; elided after kMaxShown values.
   out << ' ';
   if (shape.empty()) return out << values[0];
-  std::vector<int64_t> strides(shape.size(), 1);
-  for (int i = static_cast<int>(shape.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * shape[i + 1];
+  // block[a] = elements in one sub-array of axis a; a bracket opens where an index is a
+  // multiple of it and closes where the next index is.
+  std::vector<int64_t> block(shape.size(), 1);
+  for (int i = static_cast<int>(shape.size()) - 1; i >= 0; --i) {
+    block[i] = shape[i] * (i + 1 < static_cast<int>(shape.size()) ? block[i + 1] : 1);
+  }
   for (int64_t i = 0; i < n && i < kMaxShown; ++i) {
-    for (std::size_t a = 0; a < shape.size(); ++a) if (i % strides[a] == 0) out << '[';
+    for (std::size_t a = 0; a < shape.size(); ++a) if (block[a] > 0 && i % block[a] == 0) out << '[';
     out << values[static_cast<std::size_t>(i)];
-    int closed = 0;
-    for (std::size_t a = 0; a < shape.size(); ++a) if ((i + 1) % strides[a] == 0) { out << ']'; ++closed; }
-    if (i + 1 < n) out << (closed ? ", " : ", ");
+    for (std::size_t a = 0; a < shape.size(); ++a) if (block[a] > 0 && (i + 1) % block[a] == 0) out << ']';
+    if (i + 1 < n) out << ", ";
   }
   if (n > kMaxShown) out << "...";
   return out;

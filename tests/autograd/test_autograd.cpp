@@ -227,11 +227,8 @@ TEST(AutogradDeathTest, DeepChainNeedsNoStackProportionalToDepth) {
   // 10000 ops on a 256 KiB stack: backward (an iterative topological sort) and releasing the
   // graph must both use bounded stack. In a child process, so that an overflow fails this test
   // instead of crashing the whole suite.
-  // KNOWN BUG (reported to the lead): destroying the graph recurses Node -> inputs' TensorImpl ->
-  // grad_fn Node -> ..., one level per op. backward() itself is fine; the release of a chain of
-  // ~100k ops overflows a 1 MiB stack and of ~300k ops the default 8 MiB one (measured). A fix:
-  // Node's destructor moves inputs whose only owner it is onto an explicit worklist and releases
-  // them iteratively (as PyTorch's deleteNode does, torch/csrc/autograd/function.cpp).
+  // Releasing the graph is iterative (Node::~Node takes inputs it alone owns onto a worklist, as
+  // PyTorch's deleteNode does); before that, a chain of ~300k ops overflowed the 8 MiB stack.
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {

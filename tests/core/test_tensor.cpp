@@ -233,10 +233,6 @@ TEST(TensorCopy, DetachSharesDataButNotGradOrGraph) {
 
 TEST(TensorPrint, ShowsDtypeShapeAndNestedValues) {
   // Bracket nesting follows the axes: each row of a [2, 2] tensor is one bracket pair.
-  // KNOWN BUG (src/core/tensor.cpp, operator<<, reported to the lead): brackets open when
-  // i % strides[a] == 0, and the last axis has stride 1, so every element gets its own pair:
-  // "[[1], [2]], [[3], [4]]". The block of axis a is strides[a] * shape[a] elements; testing
-  // i % (strides[a] * shape[a]) (and (i + 1) % ... for closing) gives "[[1, 2], [3, 4]]".
   EXPECT_EQ(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2}).to_string(),
             "Tensor(float32, [2, 2]) [[1, 2], [3, 4]]");
   EXPECT_EQ(Tensor::from_vector(std::vector<int64_t>{1, 2, 3}, {3}).to_string(), "Tensor(int64, [3]) [1, 2, 3]");
