@@ -11,12 +11,18 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "normnet/layer.h"
+#include "normnet/training.h"
 
 namespace normnet {
+
+namespace detail {
+struct TrainingState;  // compile()'s optimizer, losses and metrics (src/training/)
+}
 
 // A symbolic input of shape [None, ...shape] (shape without the batch axis).
 [[nodiscard]] Tensor Input(Shape shape, DType dtype = DType::kFloat32);
@@ -38,6 +44,11 @@ class FunctionalModel : public Layer {
   [[nodiscard]] const std::vector<std::shared_ptr<Layer>>& layers() const { return layers_; }
   // Adds a loss computed from symbolic tensors of this graph on every forward pass.
   void add_graph_loss(const Tensor& symbolic_loss, const std::string& name);
+
+  // Set by compile(); read by fit/evaluate.
+  std::shared_ptr<detail::TrainingState> training_state;
+  // A callback sets this to end fit() after the current batch or epoch.
+  bool stop_training = false;
 
  protected:
   // For Sequential: a model whose graph is set later.
@@ -85,6 +96,28 @@ class Model : public LayerHandle<FunctionalModel> {
   void summary(std::ostream& out, bool expand_nested = false) const;
   void summary(bool expand_nested = false) const;
   [[nodiscard]] std::string summary_string(bool expand_nested = false) const;
+
+  // ---- training (src/training/fit.cpp) ----
+  void compile(const CompileOptions& options);
+  // x and y hold one tensor per input / per output; the first axis is the sample axis.
+  History fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const FitOptions& options = {});
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  // "loss", each regularization term, metrics (averaged over the samples, in inference mode).
+  std::map<std::string, double> evaluate(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
+                                         int64_t batch_size = 32, int verbose = 0);
+  std::map<std::string, double> evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 32, int verbose = 0);
+  // Outputs for all samples, in batches, without autograd, in inference mode.
+  [[nodiscard]] std::vector<Tensor> predict(const std::vector<Tensor>& x, int64_t batch_size = 32) const;
+  [[nodiscard]] Tensor predict(const Tensor& x, int64_t batch_size = 32) const;
+  // One optimizer step on one batch; returns the logs of that batch.
+  std::map<std::string, double> train_on_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y);
+  std::map<std::string, double> train_on_batch(const Tensor& x, const Tensor& y);
+  std::map<std::string, double> test_on_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y);
+  std::map<std::string, double> test_on_batch(const Tensor& x, const Tensor& y);
+  // The optimizer given to compile() (null before).
+  [[nodiscard]] std::shared_ptr<Optimizer> optimizer() const;
+  [[nodiscard]] bool stop_training() const { return ptr_->stop_training; }
+  void set_stop_training(bool stop) { ptr_->stop_training = stop; }
 };
 
 // A plain stack of layers. Its graph is built once the input shape is known: from an Input

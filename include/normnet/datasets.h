@@ -1,0 +1,31 @@
+// Data sets in IDX format: Fashion-MNIST from Debian's dataset-fashion-mnist package, MNIST
+// from any directory.
+#pragma once
+
+#include <string>
+
+#include "normnet/tensor.h"
+
+namespace normnet::datasets {
+
+struct Split {
+  Tensor x;  // [N, 28, 28, 1] float32 in [0, 1]
+  Tensor y;  // [N] int64 class indices
+};
+
+struct Dataset {
+  Split train;
+  Split test;
+};
+
+// Reads train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz),
+// t10k-labels-idx1-ubyte(.gz) from `dir`, or when empty from $NORMNET_DATA, else from
+// /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist). Missing files raise an
+// IoError that names the path and the package to install.
+[[nodiscard]] Dataset fashion_mnist(const std::string& dir = "");
+// The same files for MNIST, from `dir` (required).
+[[nodiscard]] Dataset mnist(const std::string& dir);
+// The class names of Fashion-MNIST ("T-shirt/top", "Trouser", ...).
+[[nodiscard]] const std::vector<std::string>& fashion_mnist_class_names();
+
+}  // namespace normnet::datasets
