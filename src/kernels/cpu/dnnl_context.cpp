@@ -28,6 +28,7 @@ Cache& cache() {
 
 std::atomic<uint64_t> g_created{0};
 std::atomic<uint64_t> g_fallbacks{0};
+thread_local const DnnlPrimitive* t_last_executed = nullptr;
 
 // Grows to the largest scratchpad this thread has needed; oneDNN's CPU stream is synchronous,
 // so one buffer per thread is never used by two executions at once.
@@ -89,6 +90,7 @@ void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>&
   thread_local dnnl::stream stream(dnnl_engine());
   p.primitive.execute(stream, args);
   stream.wait();
+  t_last_executed = &p;
 }
 
 dnnl::memory::desc dnnl_plain_desc(const dnnl::memory::dims& dims, const dnnl::memory::dims& strides) {
@@ -103,6 +105,8 @@ dnnl::memory dnnl_wrap(const dnnl::memory::desc& desc, const float* data) {
 uint64_t dnnl_primitives_created() { return g_created.load(); }
 uint64_t dnnl_fallbacks() { return g_fallbacks.load(); }
 void dnnl_note_fallback() { g_fallbacks.fetch_add(1); }
+
+std::string dnnl_last_impl() { return t_last_executed ? t_last_executed->impl : std::string(); }
 
 std::vector<std::string> dnnl_cached_impls() {
   Cache& c = cache();

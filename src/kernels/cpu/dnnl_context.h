@@ -63,5 +63,7 @@ void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>&
 void dnnl_note_fallback();
 // "kind 1 [..key..]: impl" for every cached primitive, in creation order (for benchmarks).
 [[nodiscard]] std::vector<std::string> dnnl_cached_impls();
+// oneDNN's implementation name of the primitive this thread executed last ("" if none).
+[[nodiscard]] std::string dnnl_last_impl();
 
 }  // namespace normnet::kernels::cpu

@@ -1,0 +1,182 @@
+// SGEMM and convolution through oneDNN at 1024³ and at the reference CNN's shapes (batch 128),
+// beside a measured FMA peak, so each figure reads as a fraction of what the core can do.
+//   NORMNET_NUM_THREADS=2 build/bench/bench_kernels --benchmark_filter='Fma|Sgemm|Conv|Pool'
+#include <benchmark/benchmark.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/dnnl_context.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/pool2d.h"
+#include "normnet/normnet.h"
+
+namespace {
+
+using namespace normnet;
+using namespace normnet::kernels::cpu;
+
+// ---- FMA peak: independent accumulators hide the FMA latency (4 cycles × 2 pipes needs ≥ 8) ----
+constexpr int kAccumulators = 16;
+
+double fma_loop(int64_t iterations) {
+#if defined(__AVX512F__)
+  __m512 acc[kAccumulators];
+  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  }
+  __m512 sum = acc[0];
+  for (int i = 1; i < kAccumulators; ++i) sum = _mm512_add_ps(sum, acc[i]);
+  return _mm512_reduce_add_ps(sum);
+#else
+  (void)iterations;
+  return 0.0;
+#endif
+}
+
+constexpr double kFlopsPerIteration = kAccumulators * 16 * 2;  // lanes × (mul + add)
+
+void BM_FmaPeak(benchmark::State& state) {
+#if !defined(__AVX512F__)
+  state.SkipWithError("built without AVX-512 (configure with NORMNET_NATIVE=ON on an AVX-512 host)");
+  return;
+#endif
+  const int threads = static_cast<int>(state.range(0));
+  constexpr int64_t kIterations = 1 << 20;
+  double sink = 0.0;
+  for (auto _ : state) {
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    sink += fma_loop(kIterations);
+  }
+  benchmark::DoNotOptimize(sink);
+  state.counters["GFLOP/s"] = benchmark::Counter(kFlopsPerIteration * kIterations * threads * state.iterations() / 1e9,
+                                                 benchmark::Counter::kIsRate);
+  state.SetLabel("AVX-512 FMA, " + std::to_string(threads) + " thread(s)");
+}
+BENCHMARK(BM_FmaPeak)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- helpers ----
+std::vector<float> random_vector(int64_t n, uint64_t seed) {
+  normnet::detail::Rng rng(seed);
+  std::vector<float> v(static_cast<std::size_t>(n));
+  for (auto& e : v) e = static_cast<float>(rng.normal());
+  return v;
+}
+
+// Labels with oneDNN's implementation of the last primitive run (e.g. brg:avx512_core).
+void set_flops(benchmark::State& state, double flops_per_call) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_call * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(dnnl_last_impl() + ", " + std::to_string(get_num_threads()) + " thread(s)");
+}
+
+// ---- SGEMM through ops::matmul / ops::linear (what a Dense layer runs) ----
+void BM_SgemmOpsMatmul(benchmark::State& state) {
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  NoGradGuard no_grad;
+  const Tensor a = Tensor::randn({m, k}, 1), b = Tensor::randn({k, n}, 2);
+  benchmark::DoNotOptimize(ops::matmul(a, b));
+  for (auto _ : state) benchmark::DoNotOptimize(ops::matmul(a, b));
+  set_flops(state, 2.0 * m * k * n);
+}
+BENCHMARK(BM_SgemmOpsMatmul)->Args({1024, 1024, 1024})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_SgemmOpsLinear(benchmark::State& state) {
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  NoGradGuard no_grad;
+  const Tensor x = Tensor::randn({m, k}, 1), w = Tensor::randn({k, n}, 2), bias = Tensor::randn({n}, 3);
+  benchmark::DoNotOptimize(ops::linear(x, w, bias));
+  for (auto _ : state) benchmark::DoNotOptimize(ops::linear(x, w, bias));
+  set_flops(state, 2.0 * m * k * n);
+}
+// Dense 9216→128 and 128→10 forward at batch 128.
+BENCHMARK(BM_SgemmOpsLinear)->Args({128, 9216, 128})->Args({128, 128, 10})->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// The kernel with transposes: the two backward products of a Dense layer.
+//   dx = dy·Wᵀ: (M, K, N) = (batch, units, inputs), transpose_b
+//   dW = xᵀ·dy: (M, K, N) = (inputs, batch, units), transpose_a
+void BM_SgemmKernel(benchmark::State& state) {
+  MatmulDims d;
+  d.m = state.range(0);
+  d.k = state.range(1);
+  d.n = state.range(2);
+  d.transpose_a = state.range(3) != 0;
+  d.transpose_b = state.range(4) != 0;
+  const auto a = random_vector(d.m * d.k, 1), b = random_vector(d.k * d.n, 2);
+  std::vector<float> c(d.m * d.n);
+  matmul_forward(a.data(), b.data(), nullptr, c.data(), d);
+  for (auto _ : state) {
+    matmul_forward(a.data(), b.data(), nullptr, c.data(), d);
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, 2.0 * d.m * d.k * d.n);
+}
+BENCHMARK(BM_SgemmKernel)
+    ->ArgNames({"M", "K", "N", "ta", "tb"})
+    ->Args({128, 128, 9216, 0, 1})   // Dense 9216→128: dx
+    ->Args({9216, 128, 128, 1, 0})   // Dense 9216→128: dW
+    ->Args({128, 10, 128, 0, 1})     // Dense 128→10: dx
+    ->Args({128, 128, 10, 1, 0})     // Dense 128→10: dW
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- convolution at the CNN's shapes: [128,28,28,1] → Conv(32, 3×3) → Conv(64, 3×3) ----
+Conv2dDims cnn_layer(int64_t h, int64_t c, int64_t o) {
+  return Conv2dDims{128, h, h, c, 3, 3, o, h - 2, h - 2, 1, 1, 0, 0, 0, 0};
+}
+
+enum ConvPass { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
+
+void BM_Conv2d(benchmark::State& state) {
+  const Conv2dDims d = state.range(0) == 1 ? cnn_layer(28, 1, 32) : cnn_layer(26, 32, 64);
+  const auto pass = static_cast<ConvPass>(state.range(1));
+  const auto x = random_vector(d.n * d.h * d.w * d.c, 1), k = random_vector(d.kh * d.kw * d.c * d.o, 2);
+  const auto bias = random_vector(d.o, 3), dy = random_vector(d.n * d.oh * d.ow * d.o, 4);
+  std::vector<float> y(dy.size()), dx(x.size()), dk(k.size()), db(d.o);
+  auto run = [&] {
+    if (pass == kForward) conv2d_forward(x.data(), k.data(), bias.data(), y.data(), d);
+    else if (pass == kBackwardData) conv2d_backward_data(dy.data(), k.data(), dx.data(), d);
+    else conv2d_backward_weights(x.data(), dy.data(), dk.data(), db.data(), d);
+  };
+  run();
+  for (auto _ : state) {
+    run();
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, 2.0 * d.n * d.oh * d.ow * d.o * d.kh * d.kw * d.c);
+}
+BENCHMARK(BM_Conv2d)
+    ->ArgNames({"layer", "pass"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
+    ->Args({1, kForward})
+    ->Args({1, kBackwardWeights})
+    ->Args({2, kForward})
+    ->Args({2, kBackwardData})
+    ->Args({2, kBackwardWeights})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// ---- max pooling 2×2 after the second convolution: [128,24,24,64] → [128,12,12,64] ----
+void BM_MaxPool2d(benchmark::State& state) {
+  const bool backward = state.range(0) != 0;
+  const Pool2dDims d{128, 24, 24, 64, 2, 2, 12, 12, 2, 2, 0, 0};
+  const auto x = random_vector(d.n * d.h * d.w * d.c, 1), dy = random_vector(d.n * d.oh * d.ow * d.c, 2);
+  std::vector<float> y(dy.size()), dx(x.size());
+  for (auto _ : state) {
+    if (backward) max_pool2d_backward(x.data(), dy.data(), dx.data(), d);
+    else max_pool2d_forward(x.data(), y.data(), d);
+    benchmark::ClobberMemory();
+  }
+  // forward reads x, writes y; backward reads x and dy, adds into dx (read + write)
+  const double bytes = 4.0 * (backward ? 3 * x.size() + dy.size() : x.size() + y.size());
+  state.counters["GB/s"] = benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
+}
+BENCHMARK(BM_MaxPool2d)->ArgName("backward")->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
