@@ -49,12 +49,17 @@ void L2NormalizationLayer::build(const std::vector<Shape>& input_shapes) {
 // all from autograd: each factor's backward is exact, so unequal per-channel scales come out
 // right (issue 3 notes Caffe-SSD's Normalize backward does not; test_normalization checks ours
 // against finite differences with distinct scales).
+// The computation runs in x's floating dtype (a float64 input stays float64, a float32 scale is
+// cast to it): normalization is where precision matters most, and it has no weights to match.
 Tensor L2NormalizationLayer::call(const Tensor& x, const CallArgs& args) {
-  Tensor v = detail::autocast(x, dtype);
+  if (!is_floating(x.dtype())) {
+    fail(str("expected a floating input, got ", dtype_name(x.dtype()), " of shape ", x.shape()));
+  }
+  Tensor v = x;
   const Tensor m = args.mask.defined() ? detail::mask_multiplier(*this, v, args.mask) : Tensor();
   if (m.defined()) v = v * m;
   Tensor y = ops::l2_normalize(v, options);
-  if (scale.defined()) y = y * scale;
+  if (scale.defined()) y = y * ops::cast(scale, y.dtype());
   if (m.defined()) y = y * m;
   return y;
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "normnet/layers.h"
+#include "normnet/ops.h"
 
 namespace normnet::testing {
 namespace {
@@ -36,7 +37,7 @@ std::vector<Tensor> symbolic_like(const std::vector<Tensor>& xs, const std::vect
 }
 
 ::testing::AssertionResult check_masks(const LayerCase& c, const Tensor& out, const char* how) {
-  if (c.masks.empty()) return ::testing::AssertionSuccess();
+  if (c.masks.empty() && !c.output_has_mask) return ::testing::AssertionSuccess();
   const Tensor m = out.mask();
   if (m.defined() != c.output_has_mask) {
     return ::testing::AssertionFailure() << c.label << ": " << how << " output mask is "
@@ -115,6 +116,23 @@ std::vector<Tensor> symbolic_like(const std::vector<Tensor>& xs, const std::vect
       if (!(d == 0.0)) {
         return ::testing::AssertionFailure() << c.label << ": the rebuilt layer's output " << i
                                              << " differs by " << d << " with the same weights";
+      }
+    }
+  }
+
+  // 4. gradients reach every trainable weight
+  const std::vector<Tensor> trainable = layer->trainable_weights();
+  if (!trainable.empty()) {
+    for (Tensor w : trainable) w.zero_grad();
+    Tensor total;
+    for (const Tensor& o : layer(with_masks(c.inputs, c.masks), /*training=*/true)) {
+      Tensor s = ops::sum(ops::cast(o, DType::kFloat64) * ops::cast(o, DType::kFloat64));
+      total = total.defined() ? total + s : s;
+    }
+    total.backward();
+    for (std::size_t i = 0; i < trainable.size(); ++i) {
+      if (!trainable[i].grad().defined()) {
+        return ::testing::AssertionFailure() << c.label << ": trainable weight " << i << " received no gradient";
       }
     }
   }

@@ -29,7 +29,8 @@ struct LayerCase {
   std::vector<Tensor> inputs;
   // Optional masks of the inputs (float32 0/1, the input's shape without its last axis).
   std::vector<Tensor> masks;
-  // With masks: whether the output carries a mask, and its expected values (if given).
+  // Whether the output carries a mask (checked when masks are given or this is true), and its
+  // expected values (if given).
   bool output_has_mask = false;
   Tensor expected_output_mask;
   // Whether the layer gives the same output for the same input in inference (false for none of
@@ -43,8 +44,9 @@ struct LayerCase {
 //  2. get_config() survives a JSON text round trip and layers::from_config rebuilds a layer of
 //     the same class whose get_config() is identical; with the original's weights copied in,
 //     the rebuilt layer gives the same outputs.
-//  3. With masks: the output mask is present (or absent) as the case says, with the expected
-//     values, both in eager and in symbolic calls.
+//  3. With masks (or output_has_mask): the output mask is present (or absent) as the case says,
+//     with the expected values, both in eager and in symbolic calls.
+//  4. A backward pass from the outputs reaches every trainable weight.
 ::testing::AssertionResult check_layer_contract(const LayerCase& c);
 
 // Copies the values of `from`'s weights into `to`'s (same count, shapes and dtypes).

@@ -40,7 +40,7 @@ class L2NormalizationLayer : public Layer {
   double scale_init = 1.0;
   bool per_channel = true;
   Regularizer scale_regularizer;
-  DType dtype = DType::kFloat32;  // of the scale weight and the computation
+  DType dtype = DType::kFloat32;  // of the scale weight; the computation keeps the input's dtype
   Tensor scale;  // set by build() when learnable_scale
 };
 
