@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <string>
+#include <type_traits>
 
 #include "normnet/config.h"
 #include "normnet/tensor.h"
@@ -17,7 +18,10 @@ class Loss {
  public:
   using Fn = std::function<Tensor(const Tensor& y_true, const Tensor& y_pred)>;
   Loss() = default;
-  template <class F, class = std::enable_if_t<std::is_invocable_r_v<Tensor, F, const Tensor&, const Tensor&>>>
+  // Any callable except a Loss itself: a built-in loss (a class derived from Loss) must copy as a
+  // Loss, keeping its name and config, not be wrapped as an opaque custom loss.
+  template <class F, class = std::enable_if_t<std::is_invocable_r_v<Tensor, F, const Tensor&, const Tensor&> &&
+                                              !std::is_base_of_v<Loss, std::decay_t<F>>>>
   Loss(F fn, std::string name = "custom_loss") : fn_(Fn(std::move(fn))), name_(std::move(name)) {}  // NOLINT
 
   // The batch-mean loss (a scalar tensor); throws ShapeError naming the loss and both shapes.
