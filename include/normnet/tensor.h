@@ -84,7 +84,8 @@ class Tensor {
   [[nodiscard]] std::vector<T> to_vector() const;
   // The single element of a one-element tensor, as a double.
   [[nodiscard]] double item() const;
-  // A copy converted to `dtype` (differentiable between floating types).
+  // x converted to `dtype` (differentiable between floating types); x itself when the dtype
+  // already matches, as torch.Tensor.to and keras.ops.cast do.
   [[nodiscard]] Tensor to(DType dtype) const;
   // A deep copy of the data (not recorded by autograd).
   [[nodiscard]] Tensor clone() const;
