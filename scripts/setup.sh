@@ -20,6 +20,7 @@ EOF
 packages=(
   cmake ninja-build g++ pkg-config ccache  # toolchain (ccache only speeds up rebuilds)
   libdnnl-dev                              # oneDNN: matmul and convolution primitives
+  ocl-icd-opencl-dev opencl-c-headers      # Debian's dnnl-config.cmake requires OpenCL
   zlib1g-dev                               # gzip'd IDX data files
   nlohmann-json3-dev                       # model configs (Keras-style JSON)
   libcli11-dev                             # the normnet command-line tool
