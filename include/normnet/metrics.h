@@ -75,6 +75,19 @@ class SparseTopKCategoricalAccuracy : public Metric {
   double correct_ = 0, total_ = 0;
 };
 
+// The index of y_true's largest value (one-hot targets) is among the k largest predictions.
+class TopKCategoricalAccuracy : public Metric {
+ public:
+  explicit TopKCategoricalAccuracy(int k = 5, std::string name = "");
+  void update_state(const Tensor& y_true, const Tensor& y_pred) override;
+  [[nodiscard]] double result() const override;
+  void reset_state() override;
+
+ private:
+  int k_;
+  double correct_ = 0, total_ = 0;
+};
+
 // Batch-size-weighted mean of a loss function over the epoch.
 class MeanLoss : public Metric {
  public:

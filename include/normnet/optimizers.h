@@ -36,8 +36,13 @@ namespace schedules {
 [[nodiscard]] LearningRateSchedule ExponentialDecay(double initial, int64_t decay_steps, double rate, bool staircase = false);
 // Cosine decay from initial to alpha·initial over decay_steps.
 [[nodiscard]] LearningRateSchedule CosineDecay(double initial, int64_t decay_steps, double alpha = 0.0);
-// Constant pieces: values[i] while step < boundaries[i]; values.size() == boundaries.size() + 1.
+// Constant pieces, as Keras: values[0] while step <= boundaries[0], values[i] while
+// boundaries[i-1] < step <= boundaries[i], values.back() after; values.size() == boundaries.size() + 1
+// and boundaries increase strictly (ValueError otherwise).
 [[nodiscard]] LearningRateSchedule PiecewiseConstantDecay(std::vector<int64_t> boundaries, std::vector<double> values);
+// A number gives a constant; {"class_name": "ExponentialDecay" | "CosineDecay" | "PiecewiseConstantDecay",
+// "config": {...}} the schedule with those arguments (Keras's argument names).
+[[nodiscard]] LearningRateSchedule from_config(const Config& config);
 }  // namespace schedules
 
 class Optimizer {
@@ -48,8 +53,11 @@ class Optimizer {
   // Updates every weight that has a gradient (w.grad()), then advances iterations().
   // Runs without recording on the tape.
   void apply_gradients(const std::vector<Tensor>& weights);
-  // Clips each gradient's global norm before the update (Keras's global_clipnorm); 0 = off.
-  void set_global_clipnorm(double clipnorm) { global_clipnorm_ = clipnorm; }
+  // Before the update, rescales all gradients together so that their global norm
+  // sqrt(Σ‖g‖²) is at most clipnorm (Keras's global_clipnorm, tf.clip_by_global_norm); 0 = off.
+  // ValueError for a negative or non-finite clipnorm.
+  void set_global_clipnorm(double clipnorm);
+  [[nodiscard]] double global_clipnorm() const { return global_clipnorm_; }
 
   [[nodiscard]] int64_t iterations() const { return iterations_; }
   [[nodiscard]] double learning_rate() const;  // at the current step
@@ -103,7 +111,10 @@ class Adam : public Optimizer {
   [[nodiscard]] Config get_config() const override;
 
  protected:
+  Adam(LearningRateSchedule lr, std::string name);  // for AdamW ("adamw")
   void update(const Tensor& weight, const Tensor& grad, int64_t t, double lr) override;
+  // The fused Adam step, after a decoupled decay w ← w − decay·w when decay > 0 (AdamW).
+  void step(const Tensor& weight, const Tensor& grad, int64_t t, double lr, double decay);
   double beta_1_ = 0.9, beta_2_ = 0.999, epsilon_ = 1e-7;
   bool amsgrad_ = false;
 };

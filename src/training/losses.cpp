@@ -11,6 +11,7 @@
 #include "normnet/ops/nn.h"
 #include "normnet/ops/reduce.h"
 #include "normnet/ops/shape_ops.h"
+#include "training/config_options.h"
 
 namespace normnet {
 namespace {
@@ -154,19 +155,11 @@ Config loss_config(const char* class_name, const std::string& name, Config optio
   return Config{{"class_name", class_name}, {"config", std::move(options)}};
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
+using detail::lower;
 
 template <class T>
 T option(const Config& params, const char* key, T fallback, const std::string& who) {
-  if (!params.is_object() || !params.contains(key) || params[key].is_null()) return fallback;
-  try {
-    return params[key].get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw ValueError(str("losses::from_config: ", who, ".", key, " has the wrong type: ", params[key].dump()));
-  }
+  return detail::config_option(params, key, fallback, "losses::from_config: " + who);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "normnet/losses.h"
 #include "normnet/ops.h"
+#include "support/expect_throw.h"
 #include "support/gradcheck.h"
 
 namespace normnet {
@@ -27,17 +28,7 @@ double log_sum_exp(const std::vector<double>& x) {
   return m + std::log(s);
 }
 
-// Expects `fn` to throw E with every one of `parts` in its message.
-template <class E, class Fn>
-void expect_throw_with(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using testing::expect_throw_with;
 
 // ---- SparseCategoricalCrossentropy ------------------------------------------------------------
 

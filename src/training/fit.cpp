@@ -1,0 +1,523 @@
+// The training API of Model: compile (validate and resolve losses and metrics per output), the
+// train and test steps, fit (epochs, shuffled batches, validation, callbacks), evaluate,
+// predict, train_on_batch, test_on_batch. Every log shows the total loss, each regularization
+// and add_loss term by name, per-output losses when there are several outputs, and metrics.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include "normnet/autograd.h"
+#include "normnet/initializers.h"
+#include "normnet/model.h"
+#include "normnet/ops/shape_ops.h"
+#include "training/batching.h"
+#include "training/training_state.h"
+
+namespace normnet {
+namespace {
+
+using detail::MeanAccumulator;
+using detail::str;
+using detail::TrainingState;
+
+// Enables or disables autograd for a scope and restores the previous mode.
+class GradMode {
+ public:
+  explicit GradMode(bool enabled) : previous_(grad_enabled()) { set_grad_enabled(enabled); }
+  ~GradMode() { set_grad_enabled(previous_); }
+  GradMode(const GradMode&) = delete;
+  GradMode& operator=(const GradMode&) = delete;
+
+ private:
+  bool previous_;
+};
+
+std::string label(const FunctionalModel& m) {
+  return str(m.class_name() == "Functional" ? "Model" : m.class_name(), " '", m.name(), "'");
+}
+
+std::string layer_of(const Tensor& t) {
+  return t.defined() && t.impl()->origin ? t.impl()->origin->node->layer->name() : std::string("?");
+}
+
+const SequentialModel* unbuilt_sequential(const FunctionalModel& m) {
+  const auto* seq = dynamic_cast<const SequentialModel*>(&m);
+  return seq && !seq->has_graph() ? seq : nullptr;
+}
+
+std::size_t input_count(const FunctionalModel& m) { return unbuilt_sequential(m) ? 1 : m.graph_inputs().size(); }
+
+// The output layers' names, made unique with a suffix where one layer gives several outputs.
+std::vector<std::string> output_names(const FunctionalModel& m) {
+  if (const auto* seq = unbuilt_sequential(m)) {
+    if (seq->stack().empty()) throw ValueError(str(label(m), ": has no layers; add some before compile()"));
+    return {seq->stack().back()->name()};
+  }
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < m.graph_outputs().size(); ++i) {
+    std::string name = layer_of(m.graph_outputs()[i]);
+    if (std::find(names.begin(), names.end(), name) != names.end()) name = str(name, "_", i);
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+TrainingState& state_of(const FunctionalModel& m, const char* who) {
+  if (!m.training_state) {
+    throw Error(str(label(m), ": ", who, "() needs compile() first, e.g. model.compile(CompileOptions()",
+                    ".optimizer(optimizers::Adam()).loss(losses::SparseCategoricalCrossentropy()))"));
+  }
+  return *m.training_state;
+}
+
+// Checks counts and sample axes of x (one per input) and y (one per output; skipped if null).
+int64_t check_data(const FunctionalModel& m, const std::string& what, const std::vector<Tensor>& x,
+                   const std::vector<Tensor>* y, std::size_t outputs) {
+  const std::string who = label(m);
+  if (x.size() != input_count(m)) {
+    throw ValueError(str(who, ": expected ", input_count(m), " input array(s) in ", what, ", got ", x.size()));
+  }
+  if (y && y->size() != outputs) {
+    throw ValueError(str(who, ": expected ", outputs, " target array(s) in ", what, " (one per output: ",
+                         join(output_names(m)), "), got ", y->size()));
+  }
+  int64_t n = -1;
+  std::string first;
+  auto check = [&](const Tensor& t, const std::string& name) {
+    if (!t.defined() || t.is_symbolic() || t.dim() == 0) {
+      throw ValueError(str(who, ": ", name, " must be a real tensor with a sample axis, got ",
+                           t.defined() ? str(t.is_symbolic() ? "a symbolic tensor of shape " : "shape ", t.shape())
+                                       : std::string("an undefined tensor")));
+    }
+    if (n < 0) {
+      n = t.shape()[0];
+      first = str(name, " has shape ", t.shape());
+    } else if (t.shape()[0] != n) {
+      throw ValueError(str(who, ": all arrays in ", what, " need the same number of samples: ", first, " (", n,
+                           " samples) but ", name, " has shape ", t.shape(), " (", t.shape()[0], " samples)"));
+    }
+  };
+  for (std::size_t i = 0; i < x.size(); ++i) check(x[i], str("x[", i, "]"));
+  if (y) {
+    for (std::size_t i = 0; i < y->size(); ++i) check((*y)[i], str("y[", i, "]"));
+  }
+  if (n == 0) throw ValueError(str(who, ": ", what, " has no samples (", first, ")"));
+  return n;
+}
+
+// Re-throws a loss's error with the model and output it belongs to, keeping its type.
+template <class F>
+Tensor with_context(const std::string& prefix, F&& f) {
+  try {
+    return f();
+  } catch (const ShapeError& e) {
+    throw ShapeError(prefix + e.what());
+  } catch (const ValueError& e) {
+    throw ValueError(prefix + e.what());
+  } catch (const Error& e) {
+    throw Error(prefix + e.what());
+  }
+}
+
+struct StepLosses {
+  Tensor total;
+  std::vector<std::pair<std::string, double>> values;  // "loss", "<output>_loss", terms by name
+};
+
+// total = Σ weight_i·loss_i(y_i, pred_i) (or the model loss) + every regularization and add_loss
+// term of the forward pass that produced `preds`.
+StepLosses compute_losses(const FunctionalModel& m, const TrainingState& s, const std::vector<Tensor>& ys,
+                          const std::vector<Tensor>& preds) {
+  StepLosses r;
+  auto add = [&](const Tensor& t) { r.total = r.total.defined() ? r.total + t : t; };
+  const std::string who = label(m);
+  if (s.model_loss) {
+    Tensor l = with_context(str(who, ", model_loss: "), [&] { return s.model_loss(ys, preds); });
+    if (!l.defined() || l.numel() != 1) {
+      throw ShapeError(str(who, ": model_loss must return a scalar, got ", l.defined() ? shape_to_string(l.shape()) : "undefined"));
+    }
+    add(l);
+  } else {
+    for (std::size_t i = 0; i < s.outputs.size(); ++i) {
+      const auto& out = s.outputs[i];
+      if (!out.loss) continue;
+      Tensor l = with_context(str(who, ", output ", i, " ('", out.name, "'), loss '", out.loss.name(), "': "),
+                              [&] { return out.loss(ys[i], preds[i]); });
+      if (s.outputs.size() > 1) r.values.emplace_back(out.name + "_loss", l.item());
+      add(out.weight == 1.0 ? l : l * out.weight);
+    }
+  }
+  // Terms sharing a name (a shared layer called twice) are summed under that name.
+  std::vector<std::pair<std::string, double>> terms;
+  for (const NamedLoss& term : m.named_losses()) {
+    auto it = std::find_if(terms.begin(), terms.end(), [&](const auto& p) { return p.first == term.name; });
+    if (it == terms.end()) terms.emplace_back(term.name, term.value.item());
+    else it->second += term.value.item();
+    add(term.value);
+  }
+  if (!r.total.defined()) {
+    throw ValueError(str(who, ": nothing to minimize: compile() got no loss and the model has no "
+                              "regularization or add_loss terms"));
+  }
+  r.values.insert(r.values.begin(), {"loss", r.total.item()});
+  r.values.insert(r.values.end(), terms.begin(), terms.end());
+  return r;
+}
+
+void update_metrics(const TrainingState& s, const std::vector<Tensor>& ys, const std::vector<Tensor>& preds) {
+  NoGradGuard no_grad;
+  for (std::size_t i = 0; i < s.outputs.size(); ++i) {
+    for (const auto& metric : s.outputs[i].metrics) metric->update_state(ys[i], preds[i].detach());
+  }
+}
+
+void reset_metrics(const TrainingState& s) {
+  for (const auto& out : s.outputs) {
+    for (const auto& metric : out.metrics) metric->reset_state();
+  }
+}
+
+Logs logs_of(const MeanAccumulator& acc, const TrainingState& s, const std::string& prefix = "") {
+  Logs logs;
+  for (const auto& [k, v] : acc.means()) logs[prefix + k] = v;
+  for (const auto& out : s.outputs) {
+    for (const auto& metric : out.metrics) logs[prefix + metric->name()] = metric->result();
+  }
+  return logs;
+}
+
+// One optimizer step: forward in training mode, losses, backward, update, gradients cleared.
+StepLosses train_step(FunctionalModel& m, TrainingState& s, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys) {
+  GradMode grad(true);
+  const std::vector<Tensor> weights = m.trainable_weights();
+  for (Tensor w : weights) w.zero_grad();
+  const std::vector<Tensor> preds = m(xs, /*training=*/true);
+  StepLosses r = compute_losses(m, s, ys, preds);
+  if (r.total.requires_grad()) {
+    r.total.backward();
+    s.optimizer->apply_gradients(weights);
+  }
+  for (Tensor w : weights) w.zero_grad();
+  update_metrics(s, ys, preds);
+  r.total = Tensor();
+  return r;
+}
+
+StepLosses test_step(FunctionalModel& m, TrainingState& s, const std::vector<Tensor>& xs, const std::vector<Tensor>& ys) {
+  NoGradGuard no_grad;
+  const std::vector<Tensor> preds = m(xs, /*training=*/false);
+  StepLosses r = compute_losses(m, s, ys, preds);
+  update_metrics(s, ys, preds);
+  r.total = Tensor();
+  return r;
+}
+
+// The logs of `order`'s samples in inference mode, in batches (validation and evaluate).
+Logs run_test(FunctionalModel& m, TrainingState& s, const std::vector<Tensor>& x, const std::vector<Tensor>& y,
+              const std::vector<int64_t>& order, int64_t batch_size,
+              const std::vector<std::shared_ptr<Callback>>& callbacks, const std::string& prefix) {
+  reset_metrics(s);
+  MeanAccumulator acc;
+  detail::BatchGatherer gx, gy;
+  const auto n = static_cast<int64_t>(order.size());
+  for (int64_t b = 0; b * batch_size < n; ++b) {
+    const int64_t begin = b * batch_size, count = std::min(batch_size, n - begin);
+    const std::vector<Tensor> xb = gx.gather(x, order.data() + begin, count);
+    const std::vector<Tensor> yb = gy.gather(y, order.data() + begin, count);
+    for (const auto& [k, v] : test_step(m, s, xb, yb).values) acc.add(k, v, static_cast<double>(count));
+    if (!callbacks.empty()) {
+      const Logs logs = logs_of(acc, s);
+      for (const auto& cb : callbacks) cb->on_test_batch_end(static_cast<int>(b), logs);
+    }
+  }
+  return logs_of(acc, s, prefix);
+}
+
+std::vector<int64_t> iota(int64_t begin, int64_t end) {
+  std::vector<int64_t> order(static_cast<std::size_t>(end - begin));
+  std::iota(order.begin(), order.end(), begin);
+  return order;
+}
+
+void check_batch_size(const FunctionalModel& m, int64_t batch_size) {
+  if (batch_size < 1) throw ValueError(str(label(m), ": batch_size must be at least 1, got ", batch_size));
+}
+
+}  // namespace
+
+// ---- compile ----
+
+namespace {
+
+// Metrics of one output: names as given for a single output, "<output>_<name>" for several.
+std::vector<std::shared_ptr<Metric>> resolve_metrics(const std::vector<std::string>& names, const detail::OutputSpec& out,
+                                                     bool several, const std::string& who) {
+  std::vector<std::shared_ptr<Metric>> metrics;
+  for (const std::string& name : names) {
+    std::shared_ptr<Metric> metric;
+    try {
+      metric = metrics::get(name, out.loss);
+    } catch (const Error& e) {
+      throw ValueError(str(who, ": metric '", name, "' for output '", out.name, "': ", e.what()));
+    }
+    metric->set_name(several ? out.name + "_" + name : name);
+    metrics.push_back(std::move(metric));
+  }
+  return metrics;
+}
+
+}  // namespace
+
+CompileOptions& CompileOptions::optimizer(const std::string& name) {
+  optimizer_ = optimizers::get(name);
+  return *this;
+}
+
+CompileOptions& CompileOptions::loss(const std::string& name) {
+  losses_ = {losses::get(name)};
+  return *this;
+}
+
+void Model::compile(const CompileOptions& o) {
+  FunctionalModel& m = *ptr_;
+  const std::string who = label(m);
+  if (!o.optimizer_) {
+    throw ValueError(str(who, ": compile() needs an optimizer, e.g. CompileOptions().optimizer(optimizers::Adam(1e-3))"));
+  }
+  const std::vector<std::string> names = output_names(m);
+  const std::size_t n = names.size();
+  auto state = std::make_shared<TrainingState>();
+  state->optimizer = o.optimizer_;
+  state->outputs.resize(n);
+  for (std::size_t i = 0; i < n; ++i) state->outputs[i].name = names[i];
+
+  if (!o.losses_.empty() && !o.named_losses_.empty()) {
+    throw ValueError(str(who, ": give the losses as a list or by output name, not both"));
+  }
+  if (o.model_loss_ && (!o.losses_.empty() || !o.named_losses_.empty() || !o.loss_weights_.empty())) {
+    throw ValueError(str(who, ": a model_loss replaces per-output losses and loss_weights; give one or the other"));
+  }
+  state->model_loss = o.model_loss_;
+  if (o.losses_.size() == 1) {
+    for (auto& out : state->outputs) out.loss = o.losses_[0];  // one loss for every output
+  } else if (!o.losses_.empty()) {
+    if (o.losses_.size() != n) {
+      throw ValueError(str(who, ": got ", o.losses_.size(), " losses for ", n, " outputs (", join(names), ")"));
+    }
+    for (std::size_t i = 0; i < n; ++i) state->outputs[i].loss = o.losses_[i];
+  }
+  for (const auto& [name, loss] : o.named_losses_) {
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      throw ValueError(str(who, ": a loss is given for '", name, "', which is not an output (outputs: ", join(names), ")"));
+    }
+    state->outputs[static_cast<std::size_t>(it - names.begin())].loss = loss;
+  }
+  if (!o.loss_weights_.empty()) {
+    if (o.loss_weights_.size() != n) {
+      throw ValueError(str(who, ": got ", o.loss_weights_.size(), " loss_weights for ", n, " outputs (", join(names), ")"));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(o.loss_weights_[i])) throw ValueError(str(who, ": loss_weights[", i, "] is not finite"));
+      state->outputs[i].weight = o.loss_weights_[i];
+    }
+  }
+
+  if (!o.metrics_.empty() && !o.metrics_per_output_.empty()) {
+    throw ValueError(str(who, ": give metrics for every output or per output, not both"));
+  }
+  if (!o.metrics_per_output_.empty() && o.metrics_per_output_.size() != n) {
+    throw ValueError(str(who, ": got metrics for ", o.metrics_per_output_.size(), " outputs, the model has ", n,
+                         " (", join(names), ")"));
+  }
+  // A flat metric list goes to every output with a loss (to every output when none has one).
+  const bool any_loss = std::any_of(state->outputs.begin(), state->outputs.end(), [](const auto& out) { return bool(out.loss); });
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& out = state->outputs[i];
+    if (!o.metrics_per_output_.empty()) out.metrics = resolve_metrics(o.metrics_per_output_[i], out, n > 1, who);
+    else if (out.loss || !any_loss) out.metrics = resolve_metrics(o.metrics_, out, n > 1, who);
+  }
+  m.training_state = std::move(state);
+}
+
+std::shared_ptr<Optimizer> Model::optimizer() const {
+  return ptr_->training_state ? ptr_->training_state->optimizer : nullptr;
+}
+
+// ---- fit ----
+
+namespace {
+
+// Appends an epoch's logs to the history; a key missing in some epochs reads NaN there.
+void record(History& h, int epoch, const Logs& logs) {
+  const std::size_t before = h.epoch.size();
+  h.epoch.push_back(epoch);
+  for (const auto& [k, v] : logs) {
+    auto& values = h.history[k];
+    values.resize(before, std::nan(""));
+    values.push_back(v);
+  }
+  for (auto& [k, values] : h.history) values.resize(before + 1, std::nan(""));
+}
+
+}  // namespace
+
+History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const FitOptions& o) {
+  FunctionalModel& m = *ptr_;
+  TrainingState& s = state_of(m, "fit");
+  const std::string who = label(m);
+  const int64_t n = check_data(m, "x/y", x, &y, s.outputs.size());
+  check_batch_size(m, o.batch_size_);
+  if (o.validation_split_ < 0.0 || o.validation_split_ >= 1.0) {
+    throw ValueError(str(who, ": validation_split must be in [0, 1), got ", o.validation_split_));
+  }
+  // Keras holds out the last fraction of the samples, before any shuffling.
+  int64_t n_train = n;
+  const bool has_val_data = !o.val_x_.empty() || !o.val_y_.empty();
+  if (has_val_data) {
+    check_data(m, "validation_data", o.val_x_, &o.val_y_, s.outputs.size());
+  } else if (o.validation_split_ > 0.0) {
+    n_train = static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - o.validation_split_)));
+    if (n_train == 0 || n_train == n) {
+      throw ValueError(str(who, ": validation_split ", o.validation_split_, " of ", n,
+                           " samples leaves no training or no validation samples"));
+    }
+  }
+  const bool has_val = has_val_data || n_train < n;
+  const std::vector<Tensor>& vx = has_val_data ? o.val_x_ : x;
+  const std::vector<Tensor>& vy = has_val_data ? o.val_y_ : y;
+  const std::vector<int64_t> val_order = has_val_data ? iota(0, o.val_x_[0].shape()[0]) : iota(n_train, n);
+
+  // The shuffle draws from its own stream; dropout draws from the global one, reseeded here.
+  detail::Rng rng(o.has_seed_ ? o.seed_ : next_seed());
+  if (o.has_seed_) set_random_seed(detail::Rng(o.seed_ ^ 0xD1B54A32D192ED03ull).next());
+
+  int64_t steps = detail::batch_count(n_train, o.batch_size_);
+  if (o.steps_per_epoch_ > 0) steps = std::min(steps, o.steps_per_epoch_);
+  std::vector<std::shared_ptr<Callback>> callbacks = o.callbacks_;
+  if (o.verbose_ > 0) callbacks.push_back(std::make_shared<callbacks::ProgbarLogger>(o.verbose_));
+  for (const auto& cb : callbacks) {
+    cb->set_model(this);
+    cb->set_params(o.epochs_, steps);
+  }
+
+  m.stop_training = false;
+  History history;
+  Logs logs;
+  for (const auto& cb : callbacks) cb->on_train_begin({});
+  detail::BatchGatherer gx, gy;
+  MeanAccumulator acc;
+  for (int epoch = o.initial_epoch_; epoch < o.epochs_ && !m.stop_training; ++epoch) {
+    reset_metrics(s);
+    acc.reset();
+    for (const auto& cb : callbacks) cb->on_epoch_begin(epoch, {});
+    const std::vector<int64_t> order = detail::epoch_order(0, n_train, o.shuffle_, rng);
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t begin = step * o.batch_size_, count = std::min(o.batch_size_, n_train - begin);
+      for (const auto& cb : callbacks) cb->on_train_batch_begin(static_cast<int>(step), {});
+      const std::vector<Tensor> xb = gx.gather(x, order.data() + begin, count);
+      const std::vector<Tensor> yb = gy.gather(y, order.data() + begin, count);
+      for (const auto& [k, v] : train_step(m, s, xb, yb).values) acc.add(k, v, static_cast<double>(count));
+      logs = logs_of(acc, s);
+      for (const auto& cb : callbacks) cb->on_train_batch_end(static_cast<int>(step), logs);
+      if (m.stop_training) break;
+    }
+    if (has_val) {
+      const Logs val = run_test(m, s, vx, vy, val_order, o.batch_size_, callbacks, "val_");
+      logs.insert(val.begin(), val.end());
+    }
+    for (const auto& cb : callbacks) cb->on_epoch_end(epoch, logs);
+    record(history, epoch, logs);
+  }
+  for (const auto& cb : callbacks) cb->on_train_end(logs);
+  return history;
+}
+
+History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
+  return fit(std::vector<Tensor>{x}, std::vector<Tensor>{y}, options);
+}
+
+// ---- evaluate, predict, train_on_batch, test_on_batch ----
+
+std::map<std::string, double> Model::evaluate(const std::vector<Tensor>& x, const std::vector<Tensor>& y,
+                                              int64_t batch_size, int verbose) {
+  FunctionalModel& m = *ptr_;
+  TrainingState& s = state_of(m, "evaluate");
+  const int64_t n = check_data(m, "x/y", x, &y, s.outputs.size());
+  check_batch_size(m, batch_size);
+  const Logs logs = run_test(m, s, x, y, iota(0, n), batch_size, {}, "");
+  if (verbose > 0) {
+    const int64_t steps = detail::batch_count(n, batch_size);
+    std::fprintf(stderr, "%s\n", detail::str(steps, "/", steps, detail::format_log_values(logs)).c_str());
+  }
+  return logs;
+}
+
+std::map<std::string, double> Model::evaluate(const Tensor& x, const Tensor& y, int64_t batch_size, int verbose) {
+  return evaluate(std::vector<Tensor>{x}, std::vector<Tensor>{y}, batch_size, verbose);
+}
+
+std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_size) const {
+  FunctionalModel& m = *ptr_;
+  const int64_t n = check_data(m, "x", x, nullptr, 0);
+  check_batch_size(m, batch_size);
+  NoGradGuard no_grad;
+  const std::vector<int64_t> order = iota(0, n);
+  detail::BatchGatherer gx;
+  std::vector<std::vector<Tensor>> parts;
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    const int64_t count = std::min(batch_size, n - begin);
+    const std::vector<Tensor> outs = m(gx.gather(x, order.data() + begin, count), /*training=*/false);
+    if (parts.empty()) parts.resize(outs.size());
+    for (std::size_t k = 0; k < outs.size(); ++k) parts[k].push_back(outs[k].detach());
+  }
+  std::vector<Tensor> result;
+  for (const auto& chunks : parts) result.push_back(chunks.size() == 1 ? chunks[0] : ops::concat(chunks, 0));
+  return result;
+}
+
+Tensor Model::predict(const Tensor& x, int64_t batch_size) const {
+  std::vector<Tensor> outs = predict(std::vector<Tensor>{x}, batch_size);
+  if (outs.size() != 1) {
+    throw ValueError(str(label(*ptr_), ": predict(Tensor) needs a single-output model, this one has ", outs.size(),
+                         " outputs; call predict(std::vector<Tensor>{x})"));
+  }
+  return outs[0];
+}
+
+std::map<std::string, double> Model::train_on_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y) {
+  FunctionalModel& m = *ptr_;
+  TrainingState& s = state_of(m, "train_on_batch");
+  check_data(m, "x/y", x, &y, s.outputs.size());
+  reset_metrics(s);
+  MeanAccumulator acc;
+  for (const auto& [k, v] : train_step(m, s, x, y).values) acc.add(k, v, 1.0);
+  return logs_of(acc, s);
+}
+
+std::map<std::string, double> Model::train_on_batch(const Tensor& x, const Tensor& y) {
+  return train_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y});
+}
+
+std::map<std::string, double> Model::test_on_batch(const std::vector<Tensor>& x, const std::vector<Tensor>& y) {
+  FunctionalModel& m = *ptr_;
+  TrainingState& s = state_of(m, "test_on_batch");
+  check_data(m, "x/y", x, &y, s.outputs.size());
+  reset_metrics(s);
+  MeanAccumulator acc;
+  for (const auto& [k, v] : test_step(m, s, x, y).values) acc.add(k, v, 1.0);
+  return logs_of(acc, s);
+}
+
+std::map<std::string, double> Model::test_on_batch(const Tensor& x, const Tensor& y) {
+  return test_on_batch(std::vector<Tensor>{x}, std::vector<Tensor>{y});
+}
+
+}  // namespace normnet
