@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "normnet/threading.h"
 
@@ -26,6 +27,8 @@ constexpr int64_t kParallelMin = int64_t{1} << 16;
 // all_axes of a small batch); the chunking does not depend on the thread count, so results do not.
 constexpr int64_t kChunk = int64_t{1} << 14;
 constexpr int64_t kMaxChunks = 256;
+// Contiguous rows normalized together, phase by phase (see forward_row_group).
+constexpr int64_t kRowGroup = 8;
 // Inner positions reduced together by the (O, R, I) loop when I > 1 (stack arrays, no heap).
 constexpr int64_t kBlock = 64;
 
@@ -55,15 +58,60 @@ struct Scale {
   bool clamped = false;
 };
 
+// Contiguous vectors keep kLanes<Acc> independent partial sums (four AVX-512 registers), which
+// hides the add latency that a single accumulator would serialize on; they are combined pairwise
+// in a fixed order, so the result does not depend on the machine's thread count.
+template <class Acc>
+constexpr int64_t kLanes = 4 * 64 / static_cast<int64_t>(sizeof(Acc));
+
+// acc[0] += acc[W] ... pairwise down to one lane (W a constant, so each step is a few vector adds).
+template <int64_t W, class Acc>
+[[gnu::always_inline]] inline Acc combine_lanes(Acc* acc) {
+#pragma omp simd
+  for (int64_t k = 0; k < W; ++k) acc[k] += acc[k + W];
+  if constexpr (W == 1) {
+    return acc[0];
+  } else {
+    return combine_lanes<W / 2>(acc);
+  }
+}
+
+// Σ f(a_r, b_r) over a contiguous range, f = a·b in Acc.
+template <class Acc, class T, bool kSquare>
+Acc dot_contiguous_impl(const T* a, const T* b, int64_t n) {
+  constexpr int64_t L = kLanes<Acc>;
+  Acc acc[L] = {};
+  const auto term = [&](int64_t r) {
+    const auto w = static_cast<Acc>(a[r]);
+    return kSquare ? w * w : w * static_cast<Acc>(b[r]);
+  };
+  int64_t r = 0;
+  for (; r + L <= n; r += L) {
+#pragma omp simd
+    for (int64_t k = 0; k < L; ++k) acc[k] += term(r + k);
+  }
+  for (int64_t k = 0; k < n - r; ++k) acc[k] += term(r + k);
+  return combine_lanes<L / 2>(acc);
+}
+
+template <class Acc, class T>
+Acc dot_contiguous(const T* a, const T* b, int64_t n) {
+  return dot_contiguous_impl<Acc, T, false>(a, b, n);
+}
+
 template <class T, class Acc, class At>
 Acc sum_squares(const T* v, int64_t n, At at) {
-  Acc s = 0;
+  if constexpr (std::is_same_v<At, Contiguous>) {
+    return dot_contiguous_impl<Acc, T, true>(v, v, n);
+  } else {
+    Acc s = 0;
 #pragma omp simd reduction(+ : s)
-  for (int64_t r = 0; r < n; ++r) {
-    const Acc w = static_cast<Acc>(v[at(r)]);
-    s += w * w;
+    for (int64_t r = 0; r < n; ++r) {
+      const Acc w = static_cast<Acc>(v[at(r)]);
+      s += w * w;
+    }
+    return s;
   }
-  return s;
 }
 
 // Exact mode's slow path: ‖v‖ = ‖v·σ‖/σ. d receives ‖v‖ (which may itself be subnormal or Inf in
@@ -145,8 +193,23 @@ Scale scale_from_denominator(double d, const T* v, int64_t n, At at, EpsilonMode
   return rescaled(v, n, at, unused);
 }
 
+// A positive factor that float holds with full precision, far from overflow and underflow.
+inline bool float_safe(double f) { return f >= 0x1p-100 && f <= 0x1p100; }
+
 template <class T, class At>
 void scale_vector(const T* v, T* out, int64_t n, At at, const Scale& sc) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<At, Contiguous>) {
+    // float32 fast path: inv = hi + lo split into two floats; fma(v, hi, v·lo) is v·inv rounded
+    // once (to within 2^-48 relative), as the double product would be, at one float FMA per lane.
+    // Needs hi well inside float's normal range (‖v‖ roughly in [1e-38, 1e30]).
+    const auto hi = static_cast<float>(sc.inv);
+    if (sc.sigma == 1.0 && sc.inv >= 0x1p-100 && sc.inv <= std::numeric_limits<float>::max()) {
+      const auto lo = static_cast<float>(sc.inv - static_cast<double>(hi));
+#pragma omp simd
+      for (int64_t r = 0; r < n; ++r) out[r] = std::fma(v[r], hi, v[r] * lo);
+      return;
+    }
+  }
   if (sc.sigma == 1.0) {
 #pragma omp simd
     for (int64_t r = 0; r < n; ++r) out[at(r)] = static_cast<T>(static_cast<double>(v[at(r)]) * sc.inv);
@@ -157,8 +220,13 @@ void scale_vector(const T* v, T* out, int64_t n, At at, const Scale& sc) {
   }
 }
 
+// t = ⟨dy, y⟩ with y = (v·sigma)·inv.
 template <class T, class At>
 double dot_dy_y(const T* v, const T* g, int64_t n, At at, const Scale& sc) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<At, Contiguous>) {
+    // float32 products are exact in double and their sums cannot overflow: t = inv·Σ g·v.
+    if (sc.sigma == 1.0) return sc.inv * dot_contiguous<double>(g, v, n);
+  }
   double t = 0.0;
 #pragma omp simd reduction(+ : t)
   for (int64_t r = 0; r < n; ++r) {
@@ -171,6 +239,26 @@ double dot_dy_y(const T* v, const T* g, int64_t n, At at, const Scale& sc) {
 // dv += ((dy − y·t)·inv)·sigma
 template <class T, class At>
 void add_vector_grad(const T* v, const T* g, T* dv, int64_t n, At at, const Scale& sc, double t) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<At, Contiguous>) {
+    // The same as dy·a − v·b with a = inv, b = inv²·t; for float32 inputs inv ∈ [1e-40, 1e45], so
+    // b stays inside double's range. (float64 inputs keep the y-form: inv² could overflow there.)
+    if (sc.sigma == 1.0) {
+      const double a = sc.inv, b = sc.inv * sc.inv * t;
+      if (float_safe(a) && (b == 0.0 || float_safe(std::abs(b)))) {
+        // One float FMA per lane: each term is within a few float ulps of the double result, the
+        // precision that dy itself carries.
+        const auto af = static_cast<float>(a), bf = static_cast<float>(b);
+#pragma omp simd
+        for (int64_t r = 0; r < n; ++r) dv[r] += std::fma(g[r], af, -(v[r] * bf));
+        return;
+      }
+#pragma omp simd
+      for (int64_t r = 0; r < n; ++r) {
+        dv[r] += static_cast<float>(static_cast<double>(g[r]) * a - static_cast<double>(v[r]) * b);
+      }
+      return;
+    }
+  }
 #pragma omp simd
   for (int64_t r = 0; r < n; ++r) {
     const double y = (static_cast<double>(v[at(r)]) * sc.sigma) * sc.inv;
@@ -233,7 +321,51 @@ void backward_long_vector(const T* v, const T* g, double d, T* dv, int64_t n, Ep
   }
 }
 
-// ---- inner == 1: contiguous rows, one thread per row ----
+// ---- inner == 1: contiguous rows, kRowGroup at a time ----
+// Each phase runs over a group of independent rows before the next begins, so the rows' reduction
+// tails, square roots and divisions overlap instead of forming one long dependency chain per row.
+
+// Σv² of kRowGroup consecutive rows: one register of partial sums per row, so that the rows' add
+// chains run side by side.
+template <class T, class Acc>
+void group_sum_squares(const T* x, int64_t n, Acc* s) {
+  constexpr int64_t L = 64 / static_cast<int64_t>(sizeof(Acc));
+  Acc acc[kRowGroup][L] = {};
+  int64_t r = 0;
+  for (; r + L <= n; r += L) {
+    for (int64_t g = 0; g < kRowGroup; ++g) {
+#pragma omp simd
+      for (int64_t l = 0; l < L; ++l) {
+        const auto w = static_cast<Acc>(x[g * n + r + l]);
+        acc[g][l] += w * w;
+      }
+    }
+  }
+  for (int64_t g = 0; g < kRowGroup; ++g) {
+    for (int64_t l = 0; l < n - r; ++l) {
+      const auto w = static_cast<Acc>(x[g * n + r + l]);
+      acc[g][l] += w * w;
+    }
+    s[g] = combine_lanes<L / 2>(acc[g]);
+  }
+}
+
+template <class T, class Acc>
+void forward_row_group(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule) {
+  Acc s[kRowGroup];
+  Scale sc[kRowGroup];
+  if (rows == kRowGroup) {
+    group_sum_squares<T, Acc>(x, n, s);
+  } else {
+    for (int64_t g = 0; g < rows; ++g) s[g] = sum_squares<T, Acc>(x + g * n, n, Contiguous{});
+  }
+  for (int64_t g = 0; g < rows; ++g) {
+    double d;
+    sc[g] = finalize<T, Acc>(s[g], x + g * n, n, Contiguous{}, rule, d);
+    if (denom) denom[g] = d;
+  }
+  for (int64_t g = 0; g < rows; ++g) scale_vector(x + g * n, y + g * n, n, Contiguous{}, sc[g]);
+}
 
 template <class T, class Acc>
 void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule) {
@@ -243,14 +375,23 @@ void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, cons
     return;
   }
   const int threads = get_num_threads();
+  const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && rows * n >= kParallelMin)
-  for (int64_t o = 0; o < rows; ++o) {
-    double d;
-    const T* v = x + o * n;
-    const Scale sc = finalize<T, Acc>(sum_squares<T, Acc>(v, n, Contiguous{}), v, n, Contiguous{}, rule, d);
-    if (denom) denom[o] = d;
-    scale_vector(v, y + o * n, n, Contiguous{}, sc);
+  for (int64_t k = 0; k < groups; ++k) {
+    const int64_t o = k * kRowGroup;
+    forward_row_group<T, Acc>(x + o * n, y + o * n, denom ? denom + o : nullptr, std::min(kRowGroup, rows - o), n,
+                              rule);
   }
+}
+
+template <class T>
+void backward_row_group(const T* x, const T* dy, const double* denom, T* dx, int64_t rows, int64_t n,
+                        EpsilonMode mode) {
+  Scale sc[kRowGroup];
+  double t[kRowGroup];
+  for (int64_t g = 0; g < rows; ++g) sc[g] = scale_from_denominator(denom[g], x + g * n, n, Contiguous{}, mode);
+  for (int64_t g = 0; g < rows; ++g) t[g] = sc[g].clamped ? 0.0 : dot_dy_y(x + g * n, dy + g * n, n, Contiguous{}, sc[g]);
+  for (int64_t g = 0; g < rows; ++g) add_vector_grad(x + g * n, dy + g * n, dx + g * n, n, Contiguous{}, sc[g], t[g]);
 }
 
 template <class T>
@@ -262,11 +403,11 @@ void backward_rows(const T* x, const T* dy, const double* denom, T* dx, int64_t 
     return;
   }
   const int threads = get_num_threads();
+  const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && rows * n >= kParallelMin)
-  for (int64_t o = 0; o < rows; ++o) {
-    const T* v = x + o * n;
-    const Scale sc = scale_from_denominator(denom[o], v, n, Contiguous{}, mode);
-    backward_vector(v, dy + o * n, dx + o * n, n, Contiguous{}, sc);
+  for (int64_t k = 0; k < groups; ++k) {
+    const int64_t o = k * kRowGroup;
+    backward_row_group(x + o * n, dy + o * n, denom + o, dx + o * n, std::min(kRowGroup, rows - o), n, mode);
   }
 }
 

@@ -1,0 +1,130 @@
+// L2 normalization, forward and forward+backward, through ops::l2_normalize (the real path: the
+// caching allocator, the tape, GradSink's zero-filled buffer) and through the raw fused kernel.
+// Bytes/s count the minimum traffic: forward reads x and writes y (2·N·4 bytes); forward+backward
+// also reads x and dy and writes dx (5·N·4 bytes). Compare with BM_MemoryCopy of the same run.
+//   NORMNET_NUM_THREADS=2 build/bench/bench_kernels --benchmark_filter='MemoryCopy|L2Normalize'
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/l2_normalize.h"
+#include "normnet/autograd.h"
+#include "normnet/ops/l2_normalize.h"
+#include "normnet/threading.h"
+
+namespace {
+
+using normnet::DType;
+using normnet::L2NormalizeOptions;
+using normnet::Shape;
+using normnet::Tensor;
+
+int64_t numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+void set_counters(benchmark::State& state, const Shape& shape, int passes) {
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * passes * numel(shape) * 4);
+  state.SetLabel(std::to_string(normnet::get_num_threads()) + " thread(s)");
+}
+
+void BM_L2NormalizeForwardOp(benchmark::State& state, Shape shape, std::vector<int> axes) {
+  const Tensor x = Tensor::randn(shape, 1);
+  const auto opts = L2NormalizeOptions().axis(axes);
+  for (auto _ : state) {
+    Tensor y = normnet::ops::l2_normalize(x, opts);
+    benchmark::DoNotOptimize(y.data<float>());
+  }
+  set_counters(state, shape, 2);
+}
+
+void BM_L2NormalizeForwardBackwardOp(benchmark::State& state, Shape shape, std::vector<int> axes) {
+  Tensor x = Tensor::randn(shape, 1).set_requires_grad(true);
+  const Tensor dy = Tensor::randn(shape, 2);
+  const auto opts = L2NormalizeOptions().axis(axes);
+  for (auto _ : state) {
+    normnet::ops::l2_normalize(x, opts).backward(dy);
+    benchmark::DoNotOptimize(x.grad().data<float>());
+    x.zero_grad();
+  }
+  set_counters(state, shape, 5);
+}
+
+// The fused kernel's (outer, reduced, inner) view of `axes` (a contiguous block of them).
+struct View {
+  int64_t outer = 1, reduced = 1, inner = 1;
+};
+View view_of(const Shape& shape, std::vector<int> axes) {
+  View v;
+  const int rank = static_cast<int>(shape.size());
+  for (int& a : axes) a = a < 0 ? a + rank : a;
+  for (int a = 0; a < rank; ++a) {
+    if (a >= axes.front() && a <= axes.back())
+      v.reduced *= shape[a];
+    else
+      (a < axes.front() ? v.outer : v.inner) *= shape[a];
+  }
+  return v;
+}
+
+void BM_L2NormalizeForwardKernel(benchmark::State& state, Shape shape, std::vector<int> axes) {
+  const View v = view_of(shape, axes);
+  const Tensor x = Tensor::randn(shape, 1);
+  Tensor y = Tensor::zeros(shape);
+  for (auto _ : state) {
+    normnet::kernels::cpu::l2_normalize_forward(x.data<float>(), y.data<float>(), nullptr, v.outer, v.reduced,
+                                                v.inner, normnet::EpsilonMode::kExact, 0.0);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, shape, 2);
+}
+
+void BM_L2NormalizeForwardBackwardKernel(benchmark::State& state, Shape shape, std::vector<int> axes) {
+  const View v = view_of(shape, axes);
+  const Tensor x = Tensor::randn(shape, 1), dy = Tensor::randn(shape, 2);
+  Tensor y = Tensor::zeros(shape), dx = Tensor::zeros(shape);
+  Tensor denom = Tensor::zeros({v.outer * v.inner}, DType::kFloat64);
+  for (auto _ : state) {
+    normnet::kernels::cpu::l2_normalize_forward(x.data<float>(), y.data<float>(), denom.data<double>(),
+                                                v.outer, v.reduced, v.inner, normnet::EpsilonMode::kExact,
+                                                0.0);
+    normnet::kernels::cpu::l2_normalize_backward(x.data<float>(), dy.data<float>(), denom.data<double>(),
+                                                 dx.data<float>(), v.outer, v.reduced, v.inner,
+                                                 normnet::EpsilonMode::kExact);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, shape, 5);
+}
+
+struct Case {
+  const char* name;
+  Shape shape;
+  std::vector<int> axes;
+};
+
+// The three target shapes (last axis; channels of NHWC) and H, W of NHWC (the inner-block path).
+int register_benchmarks() {
+  const Case cases[] = {{"rows_256x128", {256, 128}, {-1}},
+                        {"rows_4096x512", {4096, 512}, {-1}},
+                        {"nhwc_channels_32x56x56x64", {32, 56, 56, 64}, {-1}},
+                        {"nhwc_hw_32x56x56x64", {32, 56, 56, 64}, {1, 2}}};
+  using Fn = void (*)(benchmark::State&, Shape, std::vector<int>);
+  const std::pair<const char*, Fn> benchmarks[] = {
+      {"BM_L2NormalizeForwardOp", BM_L2NormalizeForwardOp},
+      {"BM_L2NormalizeForwardBackwardOp", BM_L2NormalizeForwardBackwardOp},
+      {"BM_L2NormalizeForwardKernel", BM_L2NormalizeForwardKernel},
+      {"BM_L2NormalizeForwardBackwardKernel", BM_L2NormalizeForwardBackwardKernel}};
+  for (const auto& [name, fn] : benchmarks) {
+    for (const Case& c : cases) {
+      benchmark::RegisterBenchmark((std::string(name) + "/" + c.name).c_str(), fn, c.shape, c.axes)
+          ->UseRealTime();
+    }
+  }
+  return 0;
+}
+const int registered = register_benchmarks();
+
+}  // namespace
