@@ -207,7 +207,8 @@ DropoutLayer::DropoutLayer(double rate) : Layer("Dropout"), rate(rate) {
 
 Tensor DropoutLayer::call(const Tensor& x, const CallArgs& args) {
   if (!args.training || rate == 0.0 || x.is_symbolic()) return x;
-  // A per-layer stream: splitmix-style mixing of (seed, call index), so calls differ.
+  // With .seed(s): a per-layer Weyl sequence s + k·⌊2⁶⁴/φ⌋ over the training calls k, so every
+  // call draws a new pattern and two layers with the same seed draw the same ones.
   const uint64_t s = seed ? *seed + 0x9E3779B97F4A7C15ULL * ++calls_ : next_seed();
   return ops::dropout(x, rate, true, s);
 }

@@ -43,7 +43,9 @@ std::vector<NodeView> nodes_of(const Layer& layer) {
   return views;
 }
 
-// "dense[0][0]": the producer of t, the index of its node, which output.
+// "dense[0][0]": the producer of t, the index of its node, which output. (tf.keras counts a
+// functional model's own construction as its node 0, so a nested model called once shows
+// "encoder[1][0]" there; normnet's models record no such node and show "encoder[0][0]".)
 std::string connection(const Tensor& t) {
   const GraphNode* node = node_of(t);
   std::size_t node_index = 0;
@@ -222,7 +224,9 @@ class SummaryPrinter {
 
  private:
   // Keras's print_layer: the row, the nested box when expanding, then a blank separator row
-  // (none after the last layer of a box, nor after a box itself, as tf.keras).
+  // (none after the last layer of a box, nor after a box itself, as tf.keras). Rows inside a box
+  // show connections within the nested model (tf.keras shows "[]" there: it filters them by
+  // the outer model's nodes).
   void print_layers(const FunctionalModel& model, const ModelGraph& g, int level) {
     const auto& layers = model.layers();
     for (std::size_t i = 0; i < layers.size(); ++i) {

@@ -191,6 +191,11 @@ TEST(Reshape, ErrorsNameLayerAndShapes) {
   EXPECT_THROW((void)r7(Tensor::symbolic({kUnknownDim, 12})), ShapeError);
 }
 
+TEST(Reshape, GradientMatchesFiniteDifferences) {
+  auto r = layers::Reshape({2, 3});
+  EXPECT_TRUE(gradcheck_layer(*r, {Tensor::randn({2, 6}, 9, DType::kFloat64)}, {}));
+}
+
 // ---- Dropout ----
 
 TEST(Dropout, IdentityInInference) {
@@ -256,6 +261,17 @@ TEST(ActivityRegularization, IdentityWithPenaltyPerSample) {
   const Config c = reg.get_config();
   EXPECT_DOUBLE_EQ(c["l1"].get<double>(), 0.1);
   EXPECT_DOUBLE_EQ(c["l2"].get<double>(), 0.01);
+}
+
+TEST(ActivityRegularization, PenaltyGradient) {
+  // d/dx [(l1·Σ|x| + l2·Σx²)/N] = (l1·sign(x) + 2·l2·x)/N
+  auto reg = layers::ActivityRegularization(0.1, 0.01);
+  Tensor x = Tensor::from_vector(std::vector<double>{1, -2, 3, -4}, {2, 2}).set_requires_grad(true);
+  (void)reg(x);
+  reg.losses()[0].backward();
+  const auto g = x.grad().to_vector<double>();
+  const double expected[] = {(0.1 + 0.02) / 2, (-0.1 - 0.04) / 2, (0.1 + 0.06) / 2, (-0.1 - 0.08) / 2};
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(g[i], expected[i], 1e-15);
 }
 
 }  // namespace

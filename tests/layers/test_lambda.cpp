@@ -125,6 +125,44 @@ TEST(Lambda, RegistryMakesItSerializable) {
             (std::vector<float>{2, 2}));
 }
 
+// A small functional model: Dense → L2Normalization(scale) → Lambda → ActivityRegularization.
+// The checked function is the output and the total regularization loss, so the activity
+// penalty's gradient is checked too; weights are swapped in through the layers' public fields.
+TEST(Lambda, GradientThroughAModelWithL2NormalizationAndAnActivityRegularizer) {
+  auto dense = layers::Dense(3).activation("tanh").dtype(DType::kFloat64);
+  auto l2 = layers::L2Normalization().learnable_scale(1.0).dtype(DType::kFloat64);
+  auto lambda = layers::Lambda([](const Tensor& x) { return x * ops::sigmoid(x); });
+  auto act = layers::ActivityRegularization(0.0, 0.3);
+  Tensor in = Input({4}, DType::kFloat64);
+  Model model({in}, {act(lambda(l2(dense(in))))});
+  (void)model(Tensor::zeros({1, 4}, DType::kFloat64));
+  const std::vector<double> scales = {0.5, 2.0, -1.5};
+  std::copy(scales.begin(), scales.end(), l2->scale.data<double>());
+  const std::vector<Tensor> start = {Tensor::randn({3, 4}, 21, DType::kFloat64), dense->kernel.detach().clone(),
+                                     Tensor::randn({3}, 22, DType::kFloat64), l2->scale.detach().clone()};
+  const Tensor kernel = dense->kernel, bias = dense->bias, scale = l2->scale;
+  auto f = [&](const std::vector<Tensor>& v) {
+    dense->kernel = v[1];
+    dense->bias = v[2];
+    l2->scale = v[3];
+    Tensor y = model(v[0]);
+    Tensor penalty = Tensor::zeros({}, DType::kFloat64);
+    for (const Tensor& loss : model.losses()) penalty = penalty + loss;
+    return ops::concat({ops::reshape(y, {-1}), ops::reshape(penalty, {1})}, 0);
+  };
+  // The penalty is live: it changes with the input (so its gradient is really checked).
+  ASSERT_EQ(model.losses().size(), 1u);
+  const double p1 = f(start).to_vector<double>().back();
+  std::vector<Tensor> moved = start;
+  moved[0] = start[0] * 2.0;
+  EXPECT_NE(f(moved).to_vector<double>().back(), p1);
+  EXPECT_GT(p1, 0.0);
+  EXPECT_TRUE(testing::gradcheck(f, start));
+  dense->kernel = kernel;
+  dense->bias = bias;
+  l2->scale = scale;
+}
+
 // ---- a custom layer by subclassing: the seed question's L2Layer ----
 
 // L2-normalizes along `axis`; supports masking: zero at masked steps (mask [N, T] for x
