@@ -395,9 +395,16 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
   const std::vector<Tensor>& vy = has_val_data ? o.val_y_ : y;
   const std::vector<int64_t> val_order = has_val_data ? iota(0, o.val_x_[0].shape()[0]) : iota(n_train, n);
 
-  // The shuffle draws from its own stream; dropout draws from the global one, reseeded here.
+  // The shuffle draws from its own stream; dropout draws from the global one. With a seed, both
+  // restart at every epoch from (seed, epoch) alone, so a run resumed at initial_epoch = e from a
+  // checkpoint of epoch e draws exactly what the uninterrupted run drew.
   detail::Rng rng(o.has_seed_ ? o.seed_ : next_seed());
-  if (o.has_seed_) set_random_seed(detail::Rng(o.seed_ ^ 0xD1B54A32D192ED03ull).next());
+  const auto seed_epoch = [&](int epoch) {
+    if (!o.has_seed_) return;
+    const uint64_t e = static_cast<uint64_t>(epoch) * 0x9E3779B97F4A7C15ull;
+    rng = detail::Rng(o.seed_ ^ e);
+    set_random_seed(detail::Rng(o.seed_ ^ 0xD1B54A32D192ED03ull ^ e).next());
+  };
 
   int64_t steps = detail::batch_count(n_train, o.batch_size_);
   if (o.steps_per_epoch_ > 0) steps = std::min(steps, o.steps_per_epoch_);
@@ -418,6 +425,7 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
     reset_metrics(s);
     acc.reset();
     for (const auto& cb : callbacks) cb->on_epoch_begin(epoch, {});
+    seed_epoch(epoch);
     const std::vector<int64_t> order = detail::epoch_order(0, n_train, o.shuffle_, rng);
     for (int64_t step = 0; step < steps; ++step) {
       const int64_t begin = step * o.batch_size_, count = std::min(o.batch_size_, n_train - begin);
