@@ -1,0 +1,26 @@
+// Image files: PNG, JPEG, BMP, GIF (first frame) and PNM read through stb_image; PNG written
+// through stb_image_write.
+//
+//   Tensor img = normnet::io::read_image("chelsea.png");        // [300, 451, 3] float32 in [0, 1]
+//   normnet::io::write_png("out.png", img);
+#pragma once
+
+#include <string>
+
+#include "normnet/tensor.h"
+
+namespace normnet::io {
+
+// The image at `path` as [H, W, C] float32 in [0, 1] (8-bit samples / 255). `channels` = 0 keeps
+// the file's channels; 1 (gray), 3 (RGB) or 4 (RGBA) converts. IoError naming the file for a
+// missing, unreadable, corrupt or oversized (more than 2^26 pixels) image; ValueError for
+// another `channels`.
+[[nodiscard]] Tensor read_image(const std::string& path, int channels = 0);
+
+// Writes [H, W, C] (C = 1, 3 or 4; float32 or float64) as an 8-bit PNG: values are clamped to
+// [0, 1] and rounded to 255 levels (NaN becomes 0). Written to a temporary file and renamed, so
+// an existing file is never left half-written. ShapeError for another shape, IoError naming the
+// path when it cannot be written.
+void write_png(const std::string& path, const Tensor& image);
+
+}  // namespace normnet::io

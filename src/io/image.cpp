@@ -1,0 +1,153 @@
+// Image files through stb: read_image decodes PNG/JPEG/BMP/GIF/PNM into [H, W, C] float32 in
+// [0, 1]; write_png encodes 8-bit PNG into memory and renames a finished temporary file into place.
+#include "normnet/image.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <vector>
+
+// stb is third-party single-header C; its own warnings are not ours to fix.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_ONLY_PNM
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb/stb_image.h>
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace normnet::io {
+namespace {
+
+using detail::str;
+
+// 2^26 pixels (an 8192 x 8192 image) bounds the float32 tensor at 1 GiB for RGBA, so a hostile
+// header cannot make us allocate without limit.
+constexpr int64_t kMaxPixels = int64_t{1} << 26;
+
+// Maps [0, 1] to 0..255 with rounding; outside values clamp, NaN becomes 0.
+uint8_t to_byte(double value) {
+  if (!(value > 0.0)) return 0;  // also NaN
+  if (value >= 1.0) return 255;
+  return static_cast<uint8_t>(std::lround(value * 255.0));
+}
+
+template <class T>
+std::vector<uint8_t> to_bytes(const Tensor& image) {
+  const T* values = image.data<T>();
+  std::vector<uint8_t> bytes(static_cast<std::size_t>(image.numel()));
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = to_byte(static_cast<double>(values[i]));
+  return bytes;
+}
+
+void append_to_vector(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  out->insert(out->end(), bytes, bytes + size);
+}
+
+// Writes `bytes` next to `path` under a temporary name, then renames it over `path`.
+void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const std::string temporary = str(path, ".tmp.", ::getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError(str("write_png: cannot create '", temporary, "' to write '", path, "'"));
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::remove(temporary.c_str());
+      throw IoError(str("write_png: writing '", temporary, "' failed (disk full?)"));
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) {
+    std::remove(temporary.c_str());
+    throw IoError(str("write_png: cannot rename '", temporary, "' to '", path, "': ", error.message()));
+  }
+}
+
+}  // namespace
+
+Tensor read_image(const std::string& path, int channels) {
+  if (channels != 0 && channels != 1 && channels != 3 && channels != 4) {
+    throw ValueError(str("read_image: channels must be 0 (as in the file), 1, 3 or 4, got ", channels));
+  }
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!file) throw IoError(str("read_image: cannot open '", path, "' (missing or unreadable)"));
+
+  int width = 0, height = 0, file_channels = 0;
+  if (!stbi_info_from_file(file.get(), &width, &height, &file_channels)) {
+    throw IoError(str("read_image: '", path, "' is not a readable PNG/JPEG/BMP/GIF/PNM image (",
+                      stbi_failure_reason(), ")"));
+  }
+  const int64_t pixels = int64_t{width} * height;
+  if (width <= 0 || height <= 0 || pixels > kMaxPixels) {
+    throw IoError(str("read_image: '", path, "' is ", width, " x ", height,
+                      " pixels; at most ", kMaxPixels, " are accepted"));
+  }
+
+  int w = 0, h = 0, n = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
+      stbi_load_from_file(file.get(), &w, &h, &n, channels), stbi_image_free);
+  if (!decoded) {
+    throw IoError(str("read_image: cannot decode '", path, "' (", stbi_failure_reason(), ")"));
+  }
+  const int c = channels == 0 ? n : channels;
+  Tensor image = Tensor::empty({h, w, c});
+  float* out = image.data<float>();
+  const int64_t count = int64_t{h} * w * c;
+  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(decoded.get()[i]) / 255.0f;
+  return image;
+}
+
+void write_png(const std::string& path, const Tensor& image) {
+  if (!image.defined() || image.is_symbolic()) {
+    throw ValueError(str("write_png: '", path, "': the image tensor has no data"));
+  }
+  const Shape& shape = image.shape();
+  if (shape.size() != 3 || (shape[2] != 1 && shape[2] != 3 && shape[2] != 4) || shape[0] <= 0 ||
+      shape[1] <= 0) {
+    throw ShapeError(str("write_png: '", path, "': expected [H, W, C] with C = 1, 3 or 4, got shape ",
+                         shape));
+  }
+  if (shape[0] * shape[1] > kMaxPixels) {
+    throw ShapeError(str("write_png: '", path, "': ", shape, " has more than ", kMaxPixels, " pixels"));
+  }
+  std::vector<uint8_t> bytes;
+  if (image.dtype() == DType::kFloat32) {
+    bytes = to_bytes<float>(image);
+  } else if (image.dtype() == DType::kFloat64) {
+    bytes = to_bytes<double>(image);
+  } else {
+    throw ValueError(str("write_png: '", path, "': expected a float32 or float64 image"));
+  }
+  const int height = static_cast<int>(shape[0]), width = static_cast<int>(shape[1]);
+  const int c = static_cast<int>(shape[2]);
+  std::vector<uint8_t> encoded;
+  if (!stbi_write_png_to_func(append_to_vector, &encoded, width, height, c, bytes.data(), width * c)) {
+    throw IoError(str("write_png: '", path, "': PNG encoding failed"));
+  }
+  write_file_atomically(path, encoded);
+}
+
+}  // namespace normnet::io

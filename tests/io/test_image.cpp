@@ -1,0 +1,163 @@
+// Image I/O: PNG round trips (values, channels, clamping, NaN), atomic overwrite, errors naming
+// the file for missing, corrupt and oversized images, and the example photo.
+#include "normnet/image.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "support/expect_throw.h"
+
+namespace normnet {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::expect_throw_with;
+
+class ImageFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("normnet_image_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write_bytes(const std::string& name, const std::vector<unsigned char>& bytes) const {
+    std::ofstream out(path(name), std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  fs::path dir_;
+};
+
+// Every value k/255 survives a PNG round trip exactly (as float32 k/255).
+TEST_F(ImageFiles, RoundTripIsExactOnTheByteGrid) {
+  std::vector<float> values(256 * 3);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 256) / 255.0f;
+  const Tensor image = Tensor::from_vector(values, {16, 16, 3});
+  io::write_png(path("grid.png"), image);
+  const Tensor back = io::read_image(path("grid.png"));
+  ASSERT_EQ(back.shape(), (Shape{16, 16, 3}));
+  EXPECT_EQ(back.dtype(), DType::kFloat32);
+  EXPECT_EQ(back.to_vector<float>(), values);
+}
+
+TEST_F(ImageFiles, ClampsRoundsAndMapsNanToZero) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor image = Tensor::from_vector(
+      std::vector<float>{-0.5f, 2.0f, nan, 0.5f, 1.0f / 255.0f * 0.49f, 1.0f / 255.0f * 0.51f}, {1, 6, 1});
+  io::write_png(path("clamp.png"), image);
+  const std::vector<float> back = io::read_image(path("clamp.png")).to_vector<float>();
+  const std::vector<float> expected = {0.0f, 1.0f, 0.0f, 128.0f / 255.0f, 0.0f, 1.0f / 255.0f};
+  EXPECT_EQ(back, expected);
+}
+
+TEST_F(ImageFiles, Float64GrayAndRgbaImages) {
+  const Tensor gray = Tensor::from_vector(std::vector<double>{0.0, 1.0, 0.2, 0.6}, {2, 2, 1});
+  io::write_png(path("gray.png"), gray);
+  const Tensor gray_back = io::read_image(path("gray.png"));
+  ASSERT_EQ(gray_back.shape(), (Shape{2, 2, 1}));
+  EXPECT_EQ(gray_back.to_vector<float>(),
+            (std::vector<float>{0.0f, 1.0f, 51.0f / 255.0f, 153.0f / 255.0f}));
+
+  const Tensor rgba = Tensor::from_vector(std::vector<float>{1, 0, 0, 1, 0, 0, 1, 0}, {1, 2, 4});
+  io::write_png(path("rgba.png"), rgba);
+  const Tensor rgba_back = io::read_image(path("rgba.png"));
+  ASSERT_EQ(rgba_back.shape(), (Shape{1, 2, 4}));
+  EXPECT_EQ(rgba_back.to_vector<float>(), rgba.to_vector<float>());
+}
+
+// channels converts as stb does: gray replicated to RGB, alpha added as opaque.
+TEST_F(ImageFiles, ChannelConversion) {
+  io::write_png(path("g.png"), Tensor::from_vector(std::vector<float>{0.2f}, {1, 1, 1}));
+  EXPECT_EQ(io::read_image(path("g.png"), 3).to_vector<float>(),
+            (std::vector<float>{51.0f / 255.0f, 51.0f / 255.0f, 51.0f / 255.0f}));
+  EXPECT_EQ(io::read_image(path("g.png"), 4).to_vector<float>(),
+            (std::vector<float>{51.0f / 255.0f, 51.0f / 255.0f, 51.0f / 255.0f, 1.0f}));
+  expect_throw_with<ValueError>([&] { (void)io::read_image(path("g.png"), 2); }, {"read_image", "channels", "2"});
+}
+
+TEST_F(ImageFiles, OverwritesAtomicallyAndLeavesNoTemporary) {
+  io::write_png(path("out.png"), Tensor::zeros({4, 4, 3}));
+  io::write_png(path("out.png"), Tensor::ones({2, 3, 3}));
+  EXPECT_EQ(io::read_image(path("out.png")).shape(), (Shape{2, 3, 3}));
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(ImageFiles, WriteErrorsNameThePathAndShape) {
+  expect_throw_with<ShapeError>([&] { io::write_png(path("a.png"), Tensor::zeros({4, 4})); },
+                                {"write_png", "a.png", "[4, 4]"});
+  expect_throw_with<ShapeError>([&] { io::write_png(path("b.png"), Tensor::zeros({4, 4, 2})); },
+                                {"write_png", "[4, 4, 2]"});
+  expect_throw_with<ValueError>([&] { io::write_png(path("c.png"), Tensor::zeros({1, 1, 1}, DType::kInt64)); },
+                                {"write_png", "float32"});
+  expect_throw_with<ValueError>([&] { io::write_png(path("d.png"), Tensor::symbolic({-1, 2, 3})); },
+                                {"write_png", "no data"});
+  const std::string missing_dir = path("no/such/dir/e.png");
+  expect_throw_with<IoError>([&] { io::write_png(missing_dir, Tensor::zeros({1, 1, 1})); },
+                             {"write_png", "no/such/dir/e.png"});
+}
+
+TEST_F(ImageFiles, ReadErrorsNameTheFile) {
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("missing.png")); },
+                             {"read_image", "missing.png", "cannot open"});
+  write_bytes("garbage.png", {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'});
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("garbage.png")); }, {"read_image", "garbage.png"});
+  write_bytes("empty.png", {});
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("empty.png")); }, {"read_image", "empty.png"});
+
+  // A valid PNG cut in half: the header parses, decoding must fail cleanly.
+  io::write_png(path("whole.png"), Tensor::uniform({64, 64, 3}, 0.0, 1.0, 7));
+  std::ifstream in(path("whole.png"), std::ios::binary);
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  bytes.resize(bytes.size() / 2);
+  write_bytes("half.png", bytes);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("half.png")); }, {"read_image", "half.png"});
+}
+
+// A PNG header claiming 10000 x 10000 pixels is refused before anything is allocated.
+TEST_F(ImageFiles, OversizedHeaderIsRefused) {
+  std::vector<unsigned char> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                                    0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+  for (uint32_t extent : {10000u, 10000u}) {
+    for (int shift = 24; shift >= 0; shift -= 8) png.push_back(static_cast<unsigned char>(extent >> shift));
+  }
+  png.insert(png.end(), {8, 2, 0, 0, 0, 0, 0, 0, 0});  // 8-bit RGB, then a (wrong) CRC
+  write_bytes("huge.png", png);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("huge.png")); },
+                             {"read_image", "huge.png", "10000 x 10000", "at most"});
+}
+
+TEST(ImageExample, ChelseaIs451By300Rgb) {
+  const char* source = std::getenv("NORMNET_SOURCE_DIR");
+  if (source == nullptr) GTEST_SKIP() << "NORMNET_SOURCE_DIR is not set (CTest sets it)";
+  const Tensor image = io::read_image(std::string(source) + "/examples/data/chelsea.png");
+  ASSERT_EQ(image.shape(), (Shape{300, 451, 3}));
+  const std::vector<float> v = image.to_vector<float>();
+  double sum = 0;
+  float lo = 1, hi = 0;
+  for (float x : v) {
+    sum += x;
+    lo = std::min(lo, x);
+    hi = std::max(hi, x);
+  }
+  EXPECT_GE(lo, 0.0f);
+  EXPECT_LE(hi, 1.0f);
+  EXPECT_GT(hi - lo, 0.5f);  // a real photo, not a flat image
+  const double mean = sum / static_cast<double>(v.size());
+  EXPECT_GT(mean, 0.1);
+  EXPECT_LT(mean, 0.9);
+}
+
+}  // namespace
+}  // namespace normnet
