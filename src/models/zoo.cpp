@@ -1,0 +1,51 @@
+// Ready-made models: the default Fashion-MNIST CNN of `normnet train`.
+#include "normnet/zoo.h"
+
+#include "normnet/error.h"
+#include "normnet/layers.h"
+#include "normnet/regularizers.h"
+
+namespace normnet::zoo {
+
+FashionCnnOptions& FashionCnnOptions::classes(int64_t classes) {
+  if (classes < 2) throw ValueError(detail::str("zoo::fashion_cnn: classes must be at least 2, got ", classes));
+  classes_ = classes;
+  return *this;
+}
+
+FashionCnnOptions& FashionCnnOptions::embedding_scale(double scale) {
+  if (!(scale >= 0.0) || scale > 1e6)
+    throw ValueError(detail::str("zoo::fashion_cnn: embedding_scale must be in [0, 1e6], got ", scale));
+  embedding_scale_ = scale;
+  return *this;
+}
+
+Model fashion_cnn(const FashionCnnOptions& options) {
+  Tensor in = Input({28, 28, 1}, DType::kFloat32, "image");
+  Tensor h = layers::Conv2D(32, {3, 3}).activation("relu").name("conv2d")(in);
+  h = layers::Conv2D(64, {3, 3}).activation("relu").name("conv2d_1")(h);
+  h = layers::MaxPooling2D({2, 2}).name("max_pooling2d")(h);
+  h = layers::Dropout(0.25).name("dropout")(h);
+  h = layers::Flatten().name("flatten")(h);
+  h = layers::Dense(128)
+          .activation("relu")
+          .activity_regularizer(regularizers::L1L2(0.0, 1e-4))
+          .name("embedding")(h);
+  auto normalize = layers::L2Normalization().name("l2_normalization");
+  if (options.embedding_scale_ > 0) normalize.learnable_scale(options.embedding_scale_, /*per_channel=*/false);
+  h = normalize(h);
+  h = layers::Dropout(0.5).name("dropout_1")(h);
+  Tensor logits = layers::Dense(options.classes_).name("logits")(h);
+  Model model({in}, {logits});
+  model.name("fashion_cnn");
+  return model;
+}
+
+CompileOptions fashion_cnn_compile_options(double learning_rate) {
+  return CompileOptions()
+      .optimizer(optimizers::Adam(learning_rate))
+      .loss(losses::SparseCategoricalCrossentropy().from_logits(true))
+      .metrics({"accuracy"});
+}
+
+}  // namespace normnet::zoo
