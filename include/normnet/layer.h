@@ -67,6 +67,18 @@ struct GraphOrigin {
   std::shared_ptr<GraphNode> node;
   int index = 0;  // which output of the node
 };
+// While alive, forward passes on this thread neither clear nor record loss terms (Model::predict
+// needs none), so several threads can predict with one model at once.
+class NoLossRecording {
+ public:
+  NoLossRecording();
+  ~NoLossRecording();
+  NoLossRecording(const NoLossRecording&) = delete;
+  NoLossRecording& operator=(const NoLossRecording&) = delete;
+
+ private:
+  bool previous_;
+};
 }  // namespace detail
 
 class Layer : public std::enable_shared_from_this<Layer> {

@@ -70,6 +70,23 @@ class FunctionalModel : public Layer {
   std::vector<std::pair<std::string, Tensor>> graph_losses_;
 };
 
+// What Model::save writes besides the architecture and the weights.
+class SaveOptions {
+ public:
+  // The compile options and the optimizer's state (slots, iteration count), when compiled.
+  SaveOptions& include_optimizer(bool include) {
+    include_optimizer_ = include;
+    return *this;
+  }
+  // An extra __metadata__ entry (string to string), e.g. {"normnet.epoch", "3"} in checkpoints.
+  SaveOptions& metadata(const std::string& key, const std::string& value) {
+    metadata_[key] = value;
+    return *this;
+  }
+  bool include_optimizer_ = true;
+  std::map<std::string, std::string> metadata_;
+};
+
 // The handle users hold. Copies share the model.
 class Model : public LayerHandle<FunctionalModel> {
  public:
@@ -118,7 +135,37 @@ class Model : public LayerHandle<FunctionalModel> {
   [[nodiscard]] std::shared_ptr<Optimizer> optimizer() const;
   [[nodiscard]] bool stop_training() const { return ptr_->stop_training; }
   void set_stop_training(bool stop) { ptr_->stop_training = stop; }
+
+  // ---- persistence (src/models/saving.cpp) ----
+  // One .safetensors file: every weight, the architecture (Keras-style JSON config, nested models
+  // included) and, when `options.include_optimizer` and the model is compiled, the compile options
+  // and the optimizer's state. Written to a temporary file in the same directory, fsync'd, then
+  // renamed: a crash leaves the old file or the new one. Error naming the layer for an
+  // unregistered Lambda.
+  void save(const std::string& path, const SaveOptions& options = {}) const;
+  // Weights only (any model; unregistered Lambdas allowed), by weight path ("dense/kernel").
+  void save_weights(const std::string& path) const;
+  // Loads weights saved by save() or save_weights() into this (built) model; Error naming the
+  // file and the weight on a missing name or a shape or dtype mismatch; nothing is changed then.
+  void load_weights(const std::string& path);
 };
+
+// Rebuilds a model saved by Model::save: the architecture from its config, then the weights, so
+// predictions are identical bit for bit; compiled again with its optimizer state when saved so.
+// Error (with the file name and what is wrong) for a missing, truncated, corrupt or hostile file.
+[[nodiscard]] Model load_model(const std::string& path);
+// The metadata map of a saved file ("normnet.epoch", "normnet.format_version", ...).
+[[nodiscard]] std::map<std::string, std::string> saved_metadata(const std::string& path);
+
+// A new model (fresh weights) from a Keras-style config: {"class_name": "Functional" | "Sequential",
+// "config": {...}} as model.get_config() wrapped with its class name, nested models included.
+// Layers are rebuilt by layers::from_config (custom classes and Lambda functions must be
+// registered). Throws ValueError saying what is wrong; configs nested deeper than 64 levels are
+// refused.
+[[nodiscard]] Model model_from_config(const Config& class_and_config);
+// The same from JSON text; the nesting depth is checked before parsing, so any text is safe to
+// pass (the entry point for fuzzing the config reader).
+[[nodiscard]] Model model_from_json(const std::string& json_text);
 
 // A plain stack of layers. Its graph is built once the input shape is known: from an Input
 // given first (add(Input({784})) or the constructor), or at the first call.
@@ -128,6 +175,9 @@ class SequentialModel : public FunctionalModel {
   void add(const LayerRef& layer);
   void add_input(const Tensor& input);
   std::vector<Tensor> call_multi(const std::vector<Tensor>& xs, const CallArgs& args) override;
+  // Keras's Sequential config: {"name", "trainable", "layers": [InputLayer (once the input is
+  // known), then each layer's {"class_name", "config"}]} (src/models/model_config.cpp).
+  [[nodiscard]] Config get_config() const override;
   [[nodiscard]] const std::vector<std::shared_ptr<Layer>>& stack() const { return stack_; }
   [[nodiscard]] bool has_graph() const { return has_graph_; }
   void ensure_graph(const Shape& input_shape_with_batch, DType dtype);

@@ -36,6 +36,9 @@ std::string unique_name(const std::string& prefix) {
 // Nesting depth of Layer::forward on this thread: the outermost call resets loss terms.
 thread_local int t_forward_depth = 0;
 
+// False under detail::NoLossRecording: loss terms are neither cleared nor recorded.
+thread_local bool t_record_losses = true;
+
 struct DepthGuard {
   DepthGuard() { ++t_forward_depth; }
   ~DepthGuard() { --t_forward_depth; }
@@ -48,6 +51,9 @@ std::vector<Shape> shapes_of(const std::vector<Tensor>& xs) {
 }
 
 }  // namespace
+
+detail::NoLossRecording::NoLossRecording() : previous_(t_record_losses) { t_record_losses = false; }
+detail::NoLossRecording::~NoLossRecording() { t_record_losses = previous_; }
 
 Layer::Layer(std::string class_name) : Layer(class_name, to_snake_case(class_name)) {}
 
@@ -96,7 +102,7 @@ std::vector<Tensor> Layer::forward(const std::vector<Tensor>& xs, bool training)
     if (!xs[i].defined()) fail(str("input ", i, " is an undefined tensor"));
   }
   const bool symbolic = std::any_of(xs.begin(), xs.end(), [](const Tensor& t) { return t.is_symbolic(); });
-  if (t_forward_depth == 0 && !symbolic) clear_call_losses();
+  if (t_forward_depth == 0 && !symbolic && t_record_losses) clear_call_losses();
   DepthGuard depth;
   if (!built_) {
     build(shapes_of(xs));
@@ -107,7 +113,7 @@ std::vector<Tensor> Layer::forward(const std::vector<Tensor>& xs, bool training)
   for (const Tensor& x : xs) args.masks.push_back(x.mask());
   if (!args.masks.empty()) args.mask = args.masks[0];
   std::vector<Tensor> outs = call_multi(xs, args);
-  if (activity_regularizer_ && !symbolic) {
+  if (activity_regularizer_ && !symbolic && t_record_losses) {
     // Keras divides an activity penalty by the batch size (keras-team/keras#22018).
     for (const Tensor& out : outs) {
       const double batch = out.dim() > 0 ? static_cast<double>(out.shape()[0]) : 1.0;
@@ -222,7 +228,7 @@ void Layer::set_trainable(bool trainable) {
 // ---- losses ----
 
 void Layer::add_loss(const Tensor& loss, const std::string& name) {
-  if (!loss.defined() || loss.is_symbolic()) return;
+  if (!loss.defined() || loss.is_symbolic() || !t_record_losses) return;
   if (loss.numel() != 1) {
     fail(str("add_loss expects a scalar, got shape ", loss.shape(), " (reduce it with ops::sum or ops::mean)"));
   }

@@ -183,16 +183,15 @@ std::vector<std::shared_ptr<Layer>> FunctionalModel::sublayers() const {
 
 Config FunctionalModel::get_config() const {
   // Keras's functional config: layers with their inbound nodes, input and output layers.
+  // Node indices count this model's calls of a layer (Keras's model-relative numbering), so a
+  // layer also called in another model reads back: its inbound_nodes below list the same calls.
+  std::map<const GraphNode*, std::size_t> node_index;
+  std::map<const Layer*, std::size_t> calls;
+  for (const Step& step : steps_) node_index[step.node.get()] = calls[step.node->layer.get()]++;
   Config layers = Config::array();
-  auto ref = [](const Tensor& t) {
+  auto ref = [&](const Tensor& t) {
     const auto& origin = t.impl()->origin;
-    const Layer& layer = *origin->node->layer;
-    std::size_t node_index = 0;
-    for (std::size_t k = 0; k < layer.inbound_node_count(); ++k) {
-      auto outs = layer.outputs_of_node(k);
-      if (std::any_of(outs.begin(), outs.end(), [&](const Tensor& o) { return o.same(t); })) node_index = k;
-    }
-    return Config::array({layer.name(), node_index, origin->index});
+    return Config::array({origin->node->layer->name(), node_index.at(origin->node.get()), origin->index});
   };
   for (const auto& layer : layers_) {
     Config inbound = Config::array();

@@ -28,7 +28,7 @@ void Callback::on_test_batch_end(int, const Logs&) {}
 
 namespace detail {
 // Until persistence lands, checkpoints cannot be written; the save/load code replaces this.
-__attribute__((weak)) void save_checkpoint_hook(Model&, const std::string&, bool) {
+__attribute__((weak)) void save_checkpoint_hook(Model&, const std::string&, bool, int) {
   throw Error("ModelCheckpoint: saving is not available yet (persistence lands with the save/load issue)");
 }
 }  // namespace detail
@@ -231,7 +231,7 @@ void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
     best_ = *current;
     have_best_ = true;
   }
-  detail::save_checkpoint_hook(model, format_path(path_, epoch, logs), weights_only_);
+  detail::save_checkpoint_hook(model, format_path(path_, epoch, logs), weights_only_, epoch + 1);
 }
 
 // ---- TerminateOnNaN ----

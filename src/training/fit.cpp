@@ -477,6 +477,7 @@ std::vector<Tensor> Model::predict(const std::vector<Tensor>& x, int64_t batch_s
   const int64_t n = check_data(m, "x", x, nullptr, 0);
   check_batch_size(m, batch_size);
   NoGradGuard no_grad;
+  detail::NoLossRecording no_losses;  // shared per-layer loss lists would race between threads
   const std::vector<int64_t> order = iota(0, n);
   detail::BatchGatherer gx;
   std::vector<std::vector<Tensor>> parts;

@@ -57,7 +57,8 @@ class MeanAccumulator {
 // exact signature in namespace normnet::detail. With a static libnormnet.a, the strong
 // definition only wins when its object file is linked in, so put it in the same .cpp as
 // Model::save (or another symbol the program always pulls in).
-void save_checkpoint_hook(Model& model, const std::string& path, bool weights_only);
+// `epochs_done` (epochs completed so far) is written as the metadata "normnet.epoch".
+void save_checkpoint_hook(Model& model, const std::string& path, bool weights_only, int epochs_done);
 
 // ---- progress-bar text (src/training/progbar.cpp) ----
 // Log keys in display order: "loss", the other training keys sorted, then "val_loss" and the

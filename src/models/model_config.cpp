@@ -1,0 +1,254 @@
+// Model configs both ways: Sequential's Keras-style get_config, and rebuilding Functional and
+// Sequential models (nested ones included) from a config or from JSON text.
+#include <map>
+
+#include "io/json_text.h"
+#include "models/input_layer.h"
+#include "normnet/layers.h"
+#include "normnet/model.h"
+
+namespace normnet {
+namespace {
+
+using detail::str;
+
+constexpr int kMaxModelNesting = 64;
+
+Config entry_of(const Layer& layer) {
+  return Config{{"class_name", layer.class_name()}, {"config", layer.get_config()}};
+}
+
+}  // namespace
+
+Config SequentialModel::get_config() const {
+  Config config = Layer::get_config();
+  Config layers = Config::array();
+  if (has_graph()) {
+    const Tensor& input = graph_inputs().at(0);
+    layers.push_back(entry_of(*input.impl()->origin->node->layer));
+  }
+  for (const auto& layer : stack_) layers.push_back(entry_of(*layer));
+  config["layers"] = layers;
+  return config;
+}
+
+namespace {
+
+[[noreturn]] void bad(const std::string& model, const std::string& what) {
+  throw ValueError(str("model_from_config: model '", model, "': ", what));
+}
+
+std::string text_of(const Config& c) {
+  std::string s = c.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return s.size() > 120 ? s.substr(0, 117) + "..." : s;
+}
+
+const Config& field(const Config& obj, const char* key, const std::string& model) {
+  if (!obj.is_object() || !obj.contains(key)) bad(model, str("missing \"", key, "\""));
+  return obj[key];
+}
+
+std::string name_in(const Config& config, const std::string& fallback) {
+  return config.is_object() && config.contains("name") && config["name"].is_string()
+             ? config["name"].get<std::string>()
+             : fallback;
+}
+
+Model build_model(const Config& class_and_config, int depth);
+
+// An Input from an InputLayer config: {"batch_input_shape": [null, d1, ...], "dtype", "name"}.
+Tensor input_from(const Config& config, const std::string& model) {
+  const std::string name = name_in(config, "input");
+  const Config& shape = field(config, "batch_input_shape", model);
+  if (!shape.is_array() || shape.empty())
+    bad(model, str("InputLayer '", name, "': batch_input_shape must be [null, ...], got ", text_of(shape)));
+  Shape dims;
+  for (std::size_t i = 1; i < shape.size(); ++i) {
+    if (!shape[i].is_number_integer()) {
+      bad(model, str("InputLayer '", name, "': extents after the batch axis must be integers, got ",
+                     text_of(shape)));
+    }
+    dims.push_back(shape[i].get<int64_t>());
+  }
+  const std::string dtype = config.value("dtype", std::string("float32"));
+  DType dt;
+  if (dtype == "float32")
+    dt = DType::kFloat32;
+  else if (dtype == "float64")
+    dt = DType::kFloat64;
+  else if (dtype == "int64")
+    dt = DType::kInt64;
+  else
+    bad(model, str("InputLayer '", name, "': unknown dtype '", dtype, "'"));
+  return Input(dims, dt, name);
+}
+
+std::shared_ptr<Layer> layer_from(const Config& entry, const std::string& model, int depth) {
+  if (!entry.is_object() || !entry.contains("class_name") || !entry["class_name"].is_string()) {
+    bad(model, str("a layer entry needs \"class_name\" and \"config\", got ", text_of(entry)));
+  }
+  const std::string cls = entry["class_name"].get<std::string>();
+  if (cls == "Functional" || cls == "Model" || cls == "Sequential")
+    return build_model(entry, depth + 1).ptr();
+  return layers::from_config(
+      Config{{"class_name", cls}, {"config", entry.value("config", Config::object())}});
+}
+
+// A reference [layer name, node index, tensor index] (Keras also allows a 4th element, kwargs).
+struct Ref {
+  std::string layer;
+  std::size_t node = 0, tensor = 0;
+};
+
+Ref ref_from(const Config& c, const std::string& model) {
+  if (!c.is_array() || c.size() < 3 || !c[0].is_string() || !c[1].is_number_unsigned() ||
+      !c[2].is_number_unsigned()) {
+    bad(model, str("a tensor reference must be [layer name, node index, tensor index], got ", text_of(c)));
+  }
+  return Ref{c[0].get<std::string>(), c[1].get<std::size_t>(), c[2].get<std::size_t>()};
+}
+
+// Rebuilds a Functional config: creates every layer, then calls each layer on its inbound nodes
+// in the order they become ready (a shared layer's later node may wait for layers listed after
+// it), as Keras's functional_from_config does.
+Model functional_from(const Config& config, int depth) {
+  const std::string model = name_in(config, "?");
+  const Config& layer_list = field(config, "layers", model);
+  if (!layer_list.is_array()) bad(model, "\"layers\" must be an array");
+  struct Pending {
+    std::string name;
+    std::shared_ptr<Layer> layer;
+    std::vector<std::vector<Ref>> nodes;
+    std::size_t next = 0;
+  };
+  std::vector<Pending> pending;
+  std::map<std::string, std::vector<std::vector<Tensor>>> outputs;  // layer name -> per node
+  for (const Config& entry : layer_list) {
+    const std::string name =
+        name_in(entry, name_in(entry.is_object() ? entry.value("config", Config()) : Config(), ""));
+    if (name.empty()) bad(model, str("a layer entry has no name: ", text_of(entry)));
+    if (outputs.count(name)) bad(model, str("two layers are named '", name, "'"));
+    outputs[name];
+    if (entry.is_object() && entry.value("class_name", std::string()) == "InputLayer") {
+      outputs[name].push_back({input_from(field(entry, "config", model), model)});
+      continue;
+    }
+    Pending p{name, layer_from(entry, model, depth), {}, 0};
+    if (p.layer->name() != name) p.layer->set_name(name);
+    const Config inbound = entry.value("inbound_nodes", Config::array());
+    if (!inbound.is_array()) bad(model, str("layer '", name, "': inbound_nodes must be an array"));
+    for (const Config& node : inbound) {
+      if (!node.is_array())
+        bad(model, str("layer '", name, "': an inbound node must be an array of references"));
+      std::vector<Ref> refs;
+      for (const Config& r : node) refs.push_back(ref_from(r, model));
+      p.nodes.push_back(std::move(refs));
+    }
+    pending.push_back(std::move(p));
+  }
+  auto find = [&](const Ref& r) -> const Tensor* {
+    auto it = outputs.find(r.layer);
+    if (it == outputs.end() || r.node >= it->second.size() || r.tensor >= it->second[r.node].size())
+      return nullptr;
+    return &it->second[r.node][r.tensor];
+  };
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (Pending& p : pending) {
+      while (p.next < p.nodes.size()) {
+        std::vector<Tensor> ins;
+        for (const Ref& r : p.nodes[p.next]) {
+          if (const Tensor* t = find(r)) ins.push_back(*t);
+        }
+        if (ins.size() != p.nodes[p.next].size()) break;
+        if (ins.empty()) bad(model, str("layer '", p.name, "': an inbound node has no inputs"));
+        outputs[p.name].push_back((*p.layer)(ins));
+        ++p.next;
+        progress = true;
+      }
+    }
+  }
+  for (const Pending& p : pending) {
+    if (p.next < p.nodes.size()) {
+      bad(model, str("layer '", p.name, "': inbound node ", p.next, " refers to a tensor no layer produces"));
+    }
+  }
+  auto resolve = [&](const char* key) {
+    const Config& list = field(config, key, model);
+    if (!list.is_array()) bad(model, str("\"", key, "\" must be an array"));
+    std::vector<Tensor> ts;
+    for (const Config& r : list) {
+      const Ref ref = ref_from(r, model);
+      const Tensor* t = find(ref);
+      if (!t)
+        bad(model, str(key, " refers to node ", ref.node, " tensor ", ref.tensor, " of '", ref.layer,
+                       "', which does not exist"));
+      ts.push_back(*t);
+    }
+    return ts;
+  };
+  Model m(resolve("input_layers"), resolve("output_layers"));
+  if (model != "?") m.name(model);
+  return m;
+}
+
+Model sequential_from(const Config& config, int depth) {
+  const std::string model = name_in(config, "?");
+  const Config& layer_list = field(config, "layers", model);
+  if (!layer_list.is_array()) bad(model, "\"layers\" must be an array");
+  Sequential s;
+  if (model != "?") s.name(model);
+  for (std::size_t i = 0; i < layer_list.size(); ++i) {
+    const Config& entry = layer_list[i];
+    if (entry.is_object() && entry.value("class_name", std::string()) == "InputLayer") {
+      if (i != 0) bad(model, "an InputLayer can only come first in a Sequential");
+      s.add(input_from(field(entry, "config", model), model));
+    } else {
+      s.add(LayerRef(layer_from(entry, model, depth)));
+    }
+  }
+  return s;
+}
+
+Model build_model(const Config& class_and_config, int depth) {
+  if (depth > kMaxModelNesting)
+    throw ValueError(str("model_from_config: models nested deeper than ", kMaxModelNesting, " levels"));
+  if (!class_and_config.is_object() || !class_and_config.contains("class_name") ||
+      !class_and_config["class_name"].is_string()) {
+    throw ValueError(
+        str("model_from_config: expected {\"class_name\": \"Functional\" or \"Sequential\", \"config\": "
+            "{...}}, got ",
+            text_of(class_and_config)));
+  }
+  const std::string cls = class_and_config["class_name"].get<std::string>();
+  const Config config = class_and_config.value("config", Config::object());
+  if (!config.is_object())
+    throw ValueError(str("model_from_config: the config of a ", cls, " must be an object"));
+  if (cls != "Sequential" && cls != "Functional" && cls != "Model") {
+    throw ValueError(str("model_from_config: class '", cls, "' is not a model (Functional or Sequential)"));
+  }
+  Model m = cls == "Sequential" ? sequential_from(config, depth) : functional_from(config, depth);
+  if (config.contains("trainable") && config["trainable"].is_boolean())
+    m->set_trainable(config["trainable"].get<bool>());
+  return m;
+}
+
+}  // namespace
+
+Model model_from_config(const Config& class_and_config) {
+  try {
+    return build_model(class_and_config, 0);
+  } catch (const nlohmann::json::exception& e) {
+    throw ValueError(str("model_from_config: malformed config: ", e.what()));
+  }
+}
+
+Model model_from_json(const std::string& json_text) {
+  Config config;
+  if (std::string problem = io::parse_json_bounded(json_text, io::kMaxJsonDepth, config); !problem.empty()) {
+    throw ValueError(str("model_from_json: ", problem));
+  }
+  return model_from_config(config);
+}
+
+}  // namespace normnet
