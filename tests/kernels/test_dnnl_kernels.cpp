@@ -166,6 +166,53 @@ TEST(DnnlConv2d, MatchesReferenceOnOddShapes) {
   EXPECT_EQ(dnnl_fallbacks(), fallbacks) << "oneDNN refused a convolution and the reference ran instead";
 }
 
+std::vector<float> abs_of(std::vector<float> v) {
+  for (float& x : v) x = std::abs(x);
+  return v;
+}
+
+// |fast − exact| ≤ γ·(exact Σ|terms|) element by element, γ = K·2⁻²⁴ for sums of K float32
+// products (Higham's bound for any summation order); `abs_exact` is the reference on |inputs|.
+void expect_within_rounding(const std::vector<float>& fast, const std::vector<float>& exact,
+                            const std::vector<float>& abs_exact, int64_t k, const std::string& what) {
+  const double gamma = static_cast<double>(k) * 0x1p-24;
+  int64_t bad = 0;
+  for (std::size_t i = 0; i < fast.size(); ++i) {
+    if (!(std::abs(double(fast[i]) - double(exact[i])) <= gamma * double(abs_exact[i]) + 1e-30)) ++bad;
+  }
+  EXPECT_EQ(bad, 0) << what << ": elements outside K·u·Σ|terms|, K = " << k;
+}
+
+// The CNN's second layer (32 → 64 channels, 3×3): long sums, and oneDNN's blocked weights layout
+// with the reorders to and from Keras's [KH, KW, C, O].
+TEST(DnnlConv2d, MatchesReferenceWithinRoundingAtCnnShape) {
+  const uint64_t fallbacks = dnnl_fallbacks();
+  const Conv2dDims d = conv_dims({2, 26, 26, 32, 3, 3, 64, 1, false, true});
+  const auto x = random_vector(d.n * d.h * d.w * d.c, 21), k = random_vector(d.kh * d.kw * d.c * d.o, 22);
+  const auto b = random_vector(d.o, 23), dy = random_vector(d.n * d.oh * d.ow * d.o, 24);
+  const auto ax = abs_of(x), ak = abs_of(k), ab = abs_of(b), ady = abs_of(dy);
+
+  std::vector<float> y(d.n * d.oh * d.ow * d.o), y_ref = y, y_abs = y;
+  conv2d_forward(x.data(), k.data(), b.data(), y.data(), d);
+  conv2d_forward_reference(x.data(), k.data(), b.data(), y_ref.data(), d);
+  conv2d_forward_reference(ax.data(), ak.data(), ab.data(), y_abs.data(), d);
+  expect_within_rounding(y, y_ref, y_abs, d.kh * d.kw * d.c + 1, "forward");
+
+  std::vector<float> dx(x.size()), dx_ref = dx, dx_abs = dx;
+  conv2d_backward_data(dy.data(), k.data(), dx.data(), d);
+  conv2d_backward_data_reference(dy.data(), k.data(), dx_ref.data(), d);
+  conv2d_backward_data_reference(ady.data(), ak.data(), dx_abs.data(), d);
+  expect_within_rounding(dx, dx_ref, dx_abs, d.kh * d.kw * d.o, "backward data");
+
+  std::vector<float> dk(k.size()), dk_ref = dk, dk_abs = dk, db(d.o), db_ref = db, db_abs = db;
+  conv2d_backward_weights(x.data(), dy.data(), dk.data(), db.data(), d);
+  conv2d_backward_weights_reference(x.data(), dy.data(), dk_ref.data(), db_ref.data(), d);
+  conv2d_backward_weights_reference(ax.data(), ady.data(), dk_abs.data(), db_abs.data(), d);
+  expect_within_rounding(dk, dk_ref, dk_abs, d.n * d.oh * d.ow, "backward weights");
+  expect_within_rounding(db, db_ref, db_abs, d.n * d.oh * d.ow, "backward bias");
+  EXPECT_EQ(dnnl_fallbacks(), fallbacks) << "oneDNN refused a convolution and the reference ran instead";
+}
+
 // One CNN + Dense training step through the public ops.
 void training_step(const Tensor& x, const Tensor& kernel, const Tensor& conv_bias, const Tensor& w,
                    const Tensor& dense_bias) {

@@ -17,8 +17,12 @@ using tag = dnnl::memory::format_tag;
 using dims_t = dnnl::memory::dims;
 
 // oneDNN names logical dims in NCHW / OIHW order; the format tags give the physical layout.
+// Activations stay NHWC; the weights layout is oneDNN's choice (`any`): with Keras's hwio forced,
+// oneDNN 2.6 falls back to its im2col "gemm:jit" convolution, whose NHWC backward passes ran
+// 50–100× slower than forward on the Fashion-MNIST CNN (docs/benchmarks.md); with `any` it picks
+// its direct AVX-512 kernels, and a small cached reorder converts the kernel (or its gradient).
 struct ConvDescs {
-  dnnl::memory::desc x, kernel, bias, y;
+  dnnl::memory::desc x, kernel, kernel_any, bias, y;
   dims_t strides, pad_l, pad_r;
 };
 
@@ -26,6 +30,7 @@ ConvDescs conv_descs(const Conv2dDims& d) {
   const auto f32 = dnnl::memory::data_type::f32;
   return ConvDescs{dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::nhwc),
                    dnnl::memory::desc({d.o, d.c, d.kh, d.kw}, f32, tag::hwio),
+                   dnnl::memory::desc({d.o, d.c, d.kh, d.kw}, f32, tag::any),
                    dnnl::memory::desc({d.o}, f32, tag::a),
                    dnnl::memory::desc({d.n, d.o, d.oh, d.ow}, f32, tag::nhwc),
                    {d.stride_h, d.stride_w},
@@ -40,21 +45,36 @@ DnnlKey conv_key(DnnlKind kind, const Conv2dDims& d, bool bias) {
 
 dnnl::convolution_forward::desc forward_desc(const ConvDescs& m, bool bias) {
   if (bias) {
-    return {prop_kind::forward_training, algorithm::convolution_direct, m.x, m.kernel, m.bias, m.y,
+    return {prop_kind::forward_training, algorithm::convolution_direct, m.x, m.kernel_any, m.bias, m.y,
             m.strides, m.pad_l, m.pad_r};
   }
-  return {prop_kind::forward_training, algorithm::convolution_direct, m.x, m.kernel, m.y, m.strides, m.pad_l,
+  return {prop_kind::forward_training, algorithm::convolution_direct, m.x, m.kernel_any, m.y, m.strides, m.pad_l,
           m.pad_r};
+}
+
+// This thread's buffer for weights in the layout `p` uses.
+float* weights_buffer(const DnnlPrimitive& p) {
+  float* buffer = dnnl_thread_buffer(0, p.weights.get_size());
+  if (!buffer) throw dnnl::error(dnnl_out_of_memory, "normnet: cannot allocate a convolution weights buffer");
+  return buffer;
+}
+
+// The kernel in the layout `p` reads: `kernel` itself when that is hwio, else a reordered copy.
+const float* kernel_for(const DnnlPrimitive& p, const ConvDescs& m, const float* kernel, DnnlKey key) {
+  if (p.weights == m.kernel) return kernel;
+  float* buffer = weights_buffer(p);
+  dnnl_reorder(std::move(key), m.kernel, kernel, p.weights, buffer);
+  return buffer;
 }
 
 void forward_dnnl(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d) {
   const ConvDescs m = conv_descs(d);
-  const DnnlPrimitive& p =
-      dnnl_cached_primitive(conv_key(kDnnlConvForward, d, bias), [&](const dnnl::primitive_attr& attr) {
-        return dnnl::convolution_forward::primitive_desc(forward_desc(m, bias), attr, dnnl_engine());
-      });
+  const DnnlKey key = conv_key(kDnnlConvForward, d, bias);
+  const DnnlPrimitive& p = dnnl_cached_primitive(key, [&](const dnnl::primitive_attr& attr) {
+    return dnnl::convolution_forward::primitive_desc(forward_desc(m, bias), attr, dnnl_engine());
+  });
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl_wrap(m.x, x)},
-                                             {DNNL_ARG_WEIGHTS, dnnl_wrap(m.kernel, kernel)},
+                                             {DNNL_ARG_WEIGHTS, dnnl_wrap(p.weights, kernel_for(p, m, kernel, key))},
                                              {DNNL_ARG_DST, dnnl_wrap(m.y, y)}};
   if (bias) args[DNNL_ARG_BIAS] = dnnl_wrap(m.bias, bias);
   dnnl_execute(p, args);
@@ -62,15 +82,15 @@ void forward_dnnl(const float* x, const float* kernel, const float* bias, float*
 
 void backward_data_dnnl(const float* dy, const float* kernel, float* dx, const Conv2dDims& d) {
   const ConvDescs m = conv_descs(d);
-  const DnnlPrimitive& p =
-      dnnl_cached_primitive(conv_key(kDnnlConvBackwardData, d, false), [&](const dnnl::primitive_attr& attr) {
-        const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, false), dnnl_engine());
-        const dnnl::convolution_backward_data::desc desc(algorithm::convolution_direct, m.x, m.kernel, m.y,
-                                                         m.strides, m.pad_l, m.pad_r);
-        return dnnl::convolution_backward_data::primitive_desc(desc, attr, dnnl_engine(), hint);
-      });
+  const DnnlKey key = conv_key(kDnnlConvBackwardData, d, false);
+  const DnnlPrimitive& p = dnnl_cached_primitive(key, [&](const dnnl::primitive_attr& attr) {
+    const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, false), dnnl_engine());
+    const dnnl::convolution_backward_data::desc desc(algorithm::convolution_direct, m.x, m.kernel_any, m.y,
+                                                     m.strides, m.pad_l, m.pad_r);
+    return dnnl::convolution_backward_data::primitive_desc(desc, attr, dnnl_engine(), hint);
+  });
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_DIFF_DST, dnnl_wrap(m.y, dy)},
-                                             {DNNL_ARG_WEIGHTS, dnnl_wrap(m.kernel, kernel)},
+                                             {DNNL_ARG_WEIGHTS, dnnl_wrap(p.weights, kernel_for(p, m, kernel, key))},
                                              {DNNL_ARG_DIFF_SRC, dnnl_wrap(m.x, dx)}};
   dnnl_execute(p, args);
 }
@@ -78,21 +98,24 @@ void backward_data_dnnl(const float* dy, const float* kernel, float* dx, const C
 void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, float* dbias, const Conv2dDims& d) {
   const ConvDescs m = conv_descs(d);
   const bool bias = dbias != nullptr;
-  const DnnlPrimitive& p =
-      dnnl_cached_primitive(conv_key(kDnnlConvBackwardWeights, d, bias), [&](const dnnl::primitive_attr& attr) {
-        const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, bias), dnnl_engine());
-        const auto desc =
-            bias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel, m.bias,
-                                                            m.y, m.strides, m.pad_l, m.pad_r)
-                 : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel, m.y,
-                                                            m.strides, m.pad_l, m.pad_r);
-        return dnnl::convolution_backward_weights::primitive_desc(desc, attr, dnnl_engine(), hint);
-      });
+  const DnnlKey key = conv_key(kDnnlConvBackwardWeights, d, bias);
+  const DnnlPrimitive& p = dnnl_cached_primitive(key, [&](const dnnl::primitive_attr& attr) {
+    const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, bias), dnnl_engine());
+    const auto desc =
+        bias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel_any, m.bias,
+                                                        m.y, m.strides, m.pad_l, m.pad_r)
+             : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel_any, m.y,
+                                                        m.strides, m.pad_l, m.pad_r);
+    return dnnl::convolution_backward_weights::primitive_desc(desc, attr, dnnl_engine(), hint);
+  });
+  const bool plain = p.weights == m.kernel;
+  float* dweights = plain ? dkernel : weights_buffer(p);
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl_wrap(m.x, x)},
                                              {DNNL_ARG_DIFF_DST, dnnl_wrap(m.y, dy)},
-                                             {DNNL_ARG_DIFF_WEIGHTS, dnnl_wrap(m.kernel, dkernel)}};
+                                             {DNNL_ARG_DIFF_WEIGHTS, dnnl_wrap(p.weights, dweights)}};
   if (bias) args[DNNL_ARG_DIFF_BIAS] = dnnl_wrap(m.bias, dbias);
   dnnl_execute(p, args);
+  if (!plain) dnnl_reorder(key, p.weights, dweights, m.kernel, dkernel);
 }
 
 bool empty_output(const Conv2dDims& d) { return d.n == 0 || d.oh == 0 || d.ow == 0 || d.o == 0; }

@@ -30,22 +30,29 @@ std::atomic<uint64_t> g_created{0};
 std::atomic<uint64_t> g_fallbacks{0};
 thread_local const DnnlPrimitive* t_last_executed = nullptr;
 
-// Grows to the largest scratchpad this thread has needed; oneDNN's CPU stream is synchronous,
-// so one buffer per thread is never used by two executions at once.
-void* thread_scratchpad(std::size_t bytes) {
-  struct Buffer {
-    void* data = nullptr;
-    std::size_t bytes = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer buffer;
-  if (bytes > buffer.bytes) {
-    const std::size_t rounded = (bytes + 63) / 64 * 64;
-    std::free(buffer.data);
-    buffer.data = std::aligned_alloc(64, rounded);
-    buffer.bytes = buffer.data ? rounded : 0;
+// A buffer that grows to the largest size asked of it; oneDNN's CPU stream is synchronous, so a
+// per-thread buffer is never used by two executions at once.
+struct GrowingBuffer {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+  GrowingBuffer() = default;
+  GrowingBuffer(const GrowingBuffer&) = delete;
+  GrowingBuffer& operator=(const GrowingBuffer&) = delete;
+  ~GrowingBuffer() { std::free(data); }
+  void* get(std::size_t want) {
+    if (want > bytes) {
+      const std::size_t rounded = (want + 63) / 64 * 64;
+      std::free(data);
+      data = std::aligned_alloc(64, rounded);
+      bytes = data ? rounded : 0;
+    }
+    return data;
   }
-  return buffer.data;
+};
+
+void* thread_scratchpad(std::size_t bytes) {
+  thread_local GrowingBuffer buffer;
+  return buffer.get(bytes);
 }
 
 // oneDNN (OpenMP runtime) uses omp_get_max_threads() of the calling thread, which for a thread
@@ -71,8 +78,10 @@ const DnnlPrimitive& dnnl_cached_primitive(DnnlKey key, const DnnlMaker& make) {
   if (found != c.entries.end()) return found->second;
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::primitive_desc pd = make(attr);
-  DnnlPrimitive made{dnnl::primitive(pd), pd.scratchpad_desc(), pd.impl_info_str()};
+  const dnnl::primitive_desc_base pd = make(attr);
+  dnnl::memory::desc weights = pd.query_md(dnnl::query::weights_md);
+  if (weights.is_zero()) weights = pd.query_md(dnnl::query::diff_weights_md);
+  DnnlPrimitive made{dnnl::primitive(pd.get()), pd.scratchpad_desc(), weights, pd.impl_info_str()};
   auto inserted = c.entries.emplace(std::move(key), std::move(made)).first;
   c.order.push_back(&*inserted);
   g_created.fetch_add(1);
@@ -91,6 +100,21 @@ void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>&
   p.primitive.execute(stream, args);
   stream.wait();
   t_last_executed = &p;
+}
+
+void dnnl_reorder(DnnlKey key, const dnnl::memory::desc& a, const float* from, const dnnl::memory::desc& b,
+                  float* to) {
+  key.insert(key.begin(), kDnnlReorder);
+  const DnnlPrimitive& p = dnnl_cached_primitive(std::move(key), [&](const dnnl::primitive_attr& attr) {
+    return dnnl::reorder::primitive_desc(dnnl_engine(), a, dnnl_engine(), b, attr);
+  });
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_FROM, dnnl_wrap(a, from)}, {DNNL_ARG_TO, dnnl_wrap(b, to)}};
+  dnnl_execute(p, args);
+}
+
+float* dnnl_thread_buffer(int slot, std::size_t bytes) {
+  thread_local GrowingBuffer buffers[2];
+  return static_cast<float*>(buffers[slot & 1].get(bytes));
 }
 
 dnnl::memory::desc dnnl_plain_desc(const dnnl::memory::dims& dims, const dnnl::memory::dims& strides) {

@@ -27,6 +27,7 @@ enum DnnlKind : int64_t {
   kDnnlConvForward = 2,
   kDnnlConvBackwardData = 3,
   kDnnlConvBackwardWeights = 4,
+  kDnnlReorder = 5,
 };
 
 // A cached primitive with its scratchpad size. Every primitive is made with a user-managed
@@ -35,11 +36,14 @@ enum DnnlKind : int64_t {
 struct DnnlPrimitive {
   dnnl::primitive primitive;
   dnnl::memory::desc scratchpad;
+  // The weights layout oneDNN chose (diff weights for a backward-weights primitive); zero when
+  // the primitive has none. Convolutions let oneDNN pick it and reorder to Keras's layout.
+  dnnl::memory::desc weights;
   std::string impl;  // oneDNN's implementation name, e.g. "brg:avx512_core"
 };
 
 // Builds a primitive descriptor with the given attributes (scratchpad mode set to user).
-using DnnlMaker = std::function<dnnl::primitive_desc(const dnnl::primitive_attr&)>;
+using DnnlMaker = std::function<dnnl::primitive_desc_base(const dnnl::primitive_attr&)>;
 
 // The primitive for `key`, made by `make` the first time it is asked for. Thread-safe (the cache
 // is guarded by a mutex). Throws dnnl::error when oneDNN cannot make it.
@@ -49,6 +53,15 @@ using DnnlMaker = std::function<dnnl::primitive_desc(const dnnl::primitive_attr&
 // thread's OpenMP thread count is aligned with normnet::get_num_threads(). Safe to call from
 // several threads at once, also with the same primitive.
 void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>& args);
+
+// Copies `from` (layout `a`) into `to` (layout `b`) through a cached reorder primitive; `key`
+// identifies the pair of layouts (kDnnlReorder is prepended).
+void dnnl_reorder(DnnlKey key, const dnnl::memory::desc& a, const float* from, const dnnl::memory::desc& b,
+                  float* to);
+
+// A per-thread buffer of at least `bytes` (64-byte aligned) for `slot` 0 or 1, kept and grown
+// across calls: weights in oneDNN's layout while a convolution runs. Null if allocation fails.
+[[nodiscard]] float* dnnl_thread_buffer(int slot, std::size_t bytes);
 
 // A plain (strided) float32 memory descriptor.
 [[nodiscard]] dnnl::memory::desc dnnl_plain_desc(const dnnl::memory::dims& dims,

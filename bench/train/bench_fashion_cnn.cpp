@@ -1,0 +1,159 @@
+// Runs issue 7's workload side by side: fashion_cnn_normnet and peer_fashion_cnn_torch (found next
+// to this executable), each mode of each in its own process, alternating, with the same thread
+// count (NORMNET_NUM_THREADS and OMP_NUM_THREADS); reads their RESULT lines and each process's peak
+// RSS (wait4's ru_maxrss) and prints medians over --reps and the ratios normnet/libtorch.
+//   bench_fashion_cnn --steps 40 --reps 3 [--epochs 0] [--threads 2]
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "train/train_bench_util.h"
+
+extern char** environ;
+
+namespace {
+
+namespace nb = normnet::bench;
+using Results = std::map<std::string, double>;
+
+// Runs `program args...`, echoes nothing of its stdout but parses RESULT lines from it; its
+// stderr passes through. Adds "rss_mib" (peak resident set of that process). Throws on failure.
+Results run_program(const std::string& program, const std::vector<std::string>& args) {
+  int out[2];
+  if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  std::vector<std::string> argv_s{program};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  if (rc != 0) throw std::runtime_error("cannot start " + program + ": " + std::strerror(rc));
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  close(out[0]);
+  int status = 0;
+  rusage usage{};
+  if (wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error(program + " failed (status " + std::to_string(status) + ")");
+  }
+  Results r;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string tag, key;
+    double value = 0;
+    if (fields >> tag >> key >> value && tag == "RESULT") r[key] = value;
+  }
+  r["rss_mib"] = static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+  return r;
+}
+
+struct Side {
+  std::string name, program;
+  std::map<std::string, std::vector<double>> samples;  // key -> one value per repetition
+  void add(const Results& r, const std::string& prefix = "") {
+    for (const auto& [k, v] : r) samples[prefix + k].push_back(v);
+  }
+  [[nodiscard]] double med(const std::string& key) const {
+    const auto it = samples.find(key);
+    return it == samples.end() ? 0.0 : nb::median(it->second);
+  }
+};
+
+void row(const char* label, const std::string& key, const std::vector<Side>& sides) {
+  std::printf("| %s | %.4g |", label, sides[0].med(key));
+  if (sides.size() > 1) std::printf(" %.4g | %.3f |", sides[1].med(key), sides[0].med(key) / sides[1].med(key));
+  std::printf("\n");
+}
+
+void header(const char* first, const std::vector<Side>& sides) {
+  std::printf("\n| %s | normnet |%s\n|---|---|%s\n", first, sides.size() > 1 ? " libtorch | normnet/libtorch |" : "",
+              sides.size() > 1 ? "---|---|" : "");
+}
+
+void print_tables(const std::vector<Side>& sides, int steps, int reps, int epochs) {
+  header("metric (medians)", sides);
+  row("train step, ms", "train_step_ms", sides);
+  row("epoch (60000 images), s, extrapolated", "train_epoch_s", sides);
+  row("peak RSS of the train process, MiB", "train_rss_mib", sides);
+  row("forward batch 1, µs", "infer_fwd1_us", sides);
+  row("forward batch 256, ms", "infer_fwd256_ms", sides);
+  std::printf("\nepoch_s = median step × 60000/128 from %d timed steps per process, %d process(es) per side;\n"
+              "each figure is the median over the processes.\n", steps, reps);
+  header("training step phase, ms (medians)", sides);
+  for (const char* phase : {"gather", "forward", "backward", "optimizer"}) {
+    row(phase, std::string("phases_") + phase + "_ms", sides);
+  }
+  if (epochs == 0) return;
+  header("full epoch", sides);
+  for (int e = 1; e <= epochs; ++e) {
+    const std::string tag = "epochs_epoch" + std::to_string(e);
+    row(("epoch " + std::to_string(e) + " s").c_str(), tag + "_s", sides);
+    row(("epoch " + std::to_string(e) + " test accuracy").c_str(), tag + "_test_acc", sides);
+  }
+  row("peak RSS, MiB", "epochs_rss_mib", sides);
+}
+
+void run(const nb::Args& args, const std::filesystem::path& dir) {
+  const int steps = args.integer("steps", 40), warmup = args.integer("warmup", 3), reps = args.integer("reps", 3);
+  const int epochs = args.integer("epochs", 0), threads = args.integer("threads", 2);
+  setenv("NORMNET_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  std::vector<Side> sides{{"normnet", (dir / "fashion_cnn_normnet").string(), {}}};
+  const auto peer = dir / "peer_fashion_cnn_torch";
+  if (std::filesystem::exists(peer)) sides.push_back({"libtorch", peer.string(), {}});
+  else std::printf("note: %s not built (libtorch not found); normnet alone\n", peer.string().c_str());
+
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  std::printf("bench_fashion_cnn %s: %d thread(s), batch %d, %d timed steps after %d warm-up per process, "
+              "%d repetition(s), sides alternating\n", date, threads, nb::kBatch, steps, warmup, reps);
+  const std::vector<std::string> timed{"--steps", std::to_string(steps), "--warmup", std::to_string(warmup)};
+  for (const std::string mode : {"train", "infer", "phases"}) {
+    for (int r = 0; r < reps; ++r) {
+      for (std::size_t i = 0; i < sides.size(); ++i) {
+        Side& side = sides[(i + static_cast<std::size_t>(r)) % sides.size()];  // alternate who goes first
+        std::vector<std::string> a{"--mode", mode};
+        if (mode != "infer") a.insert(a.end(), timed.begin(), timed.end());
+        side.add(run_program(side.program, a), mode + "_");
+        std::fprintf(stderr, "  %s %s %d/%d done\n", side.name.c_str(), mode.c_str(), r + 1, reps);
+      }
+    }
+  }
+  if (epochs > 0) {
+    for (Side& side : sides) side.add(run_program(side.program, {"--mode", "epochs", "--epochs", std::to_string(epochs)}), "epochs_");
+  }
+  print_tables(sides, steps, reps, epochs);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    run(nb::Args(argc, argv), std::filesystem::canonical("/proc/self/exe").parent_path());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_fashion_cnn: %s\n", e.what());
+    return 1;
+  }
+}
