@@ -58,95 +58,106 @@ void compare(const std::string& what, const Grads& a, const Grads& b) {
             << ", max |d(dkernel)| = " << examples::max_abs_diff(a.dkernel, b.dkernel) << "\n";
 }
 
-int run_main() {
-  // One Dense layer shared by every model, so all three see the same weights.
-  auto dense = layers::Dense(kUnits).name("shared_dense");
+// The models of the three ways (and the built-in layer), all on one shared Dense layer.
+struct Models {
+  Model features;     // way 1: up to the Dense layer; unit_rows() runs on its output
+  Model with_layer;   // way 2
+  Model with_lambda;  // way 3
+  Model builtin;      // layers::L2Normalization, for reference
+  Tensor kernel;      // the shared Dense kernel
+};
 
-  // Way 1: a model up to the Dense layer; the function runs on its output (and its mask).
+Models make_models() {
+  auto dense = layers::Dense(kUnits).name("shared_dense");
   auto in1 = Input({kSteps, kFeatures}, DType::kFloat32, "input_op");
   Model features({in1}, {dense(layers::Masking(0.0).name("masking_op")(in1))});
   features.name("features_then_op");
 
-  // Way 2: the custom layer inside the graph.
   auto in2 = Input({kSteps, kFeatures}, DType::kFloat32, "input_layer");
   auto unit_layer = make_layer<UnitRows>();
   Model with_layer({in2}, {unit_layer(dense(layers::Masking(0.0).name("masking_layer")(in2)))});
   with_layer.name("custom_layer");
 
-  // Way 3: a Lambda wrapping the op (a Lambda has no mask argument, so this model has no Masking).
+  // A Lambda has no mask argument, so this model has no Masking layer.
   auto in3 = Input({kSteps, kFeatures}, DType::kFloat32, "input_lambda");
   auto lambda = layers::Lambda([](const Tensor& x) { return ops::l2_normalize(x); }).name("l2_lambda");
   Model with_lambda({in3}, {lambda(dense(in3))});
   with_lambda.name("lambda_layer");
 
-  std::cout << "Way 1: ops::l2_normalize in a function, applied to this model's output\n";
-  features.summary();
-  std::cout << "\nWay 2: a custom Layer subclass (UnitRows, mask-aware)\n";
-  with_layer.summary();
-  std::cout << "\nWay 3: a Lambda layer\n";
-  with_lambda.summary();
+  auto in4 = Input({kSteps, kFeatures}, DType::kFloat32, "input_builtin");
+  Model builtin({in4}, {layers::L2Normalization().name("builtin_l2")(dense(layers::Masking(0.0)(in4)))});
+  return {features, with_layer, with_lambda, builtin, dense->kernel};
+}
 
-  Tensor kernel = dense->kernel;
+// Largest |y| at the masked steps of `y` [N, T, kUnits], and largest |‖y‖ − 1| at the others.
+std::pair<double, double> masked_and_unit(const Tensor& y_tensor, const std::vector<bool>& masked) {
+  const std::vector<float> y = y_tensor.to_vector<float>();
+  double masked_abs = 0, norm_error = 0;
+  for (std::size_t step = 0; step < masked.size(); ++step) {
+    double norm2 = 0;
+    for (int64_t c = 0; c < kUnits; ++c) {
+      const double v = y[step * kUnits + c];
+      norm2 += v * v;
+      if (masked[step]) masked_abs = std::max(masked_abs, std::abs(v));
+    }
+    if (!masked[step]) norm_error = std::max(norm_error, std::abs(std::sqrt(norm2) - 1.0));
+  }
+  return {masked_abs, norm_error};
+}
+
+bool identical(const Grads& a, const Grads& b) {
+  return examples::max_abs_diff(a.y, b.y) == 0 && examples::max_abs_diff(a.dx, b.dx) == 0 &&
+         examples::max_abs_diff(a.dkernel, b.dkernel) == 0;
+}
+
+int run_main() {
+  Models m = make_models();
+  std::cout << "Way 1: ops::l2_normalize in a function, applied to this model's output\n";
+  m.features.summary();
+  std::cout << "\nWay 2: a custom Layer subclass (UnitRows, mask-aware)\n";
+  m.with_layer.summary();
+  std::cout << "\nWay 3: a Lambda layer\n";
+  m.with_lambda.summary();
+
   const Tensor w = Tensor::randn({kBatch, kSteps, kUnits}, 2);
+  const auto op_way = [&](const Tensor& t) {
+    const Tensor h = m.features(t);
+    return unit_rows(h, h.mask());
+  };
 
   // Unmasked input (no all-zero step): all three ways agree exactly.
   const Tensor x = Tensor::randn({kBatch, kSteps, kFeatures}, 1);
-  const Grads op = run([&](const Tensor& t) {
-    const Tensor h = features(t);
-    return unit_rows(h, h.mask());
-  }, x, w, kernel);
-  const Grads layer = run([&](const Tensor& t) { return with_layer(t); }, x, w, kernel);
-  const Grads lam = run([&](const Tensor& t) { return with_lambda(t); }, x, w, kernel);
+  const Grads op = run(op_way, x, w, m.kernel);
+  const Grads layer = run([&](const Tensor& t) { return m.with_layer(t); }, x, w, m.kernel);
+  const Grads lam = run([&](const Tensor& t) { return m.with_lambda(t); }, x, w, m.kernel);
   std::cout << "\nUnmasked input " << shape_to_string(x.shape()) << ", loss = sum(y * w):\n";
   compare("op vs custom layer", op, layer);
   compare("op vs Lambda      ", op, lam);
 
   // Masked input: steps 3 and 4 of sample 0 and step 0 of sample 2 are all zero, so Masking
-  // masks them. The function and the custom layer agree and zero those steps; so does the
-  // built-in L2Normalization layer, shown as a fourth reference.
+  // masks them. The function, the custom layer and the built-in L2Normalization agree.
   std::vector<float> values = x.to_vector<float>();
-  for (int64_t t : {3, 4}) std::fill_n(values.begin() + (0 * kSteps + t) * kFeatures, kFeatures, 0.0f);
-  std::fill_n(values.begin() + (2 * kSteps + 0) * kFeatures, kFeatures, 0.0f);
+  std::vector<bool> masked(kBatch * kSteps, false);
+  for (int64_t step : {0 * kSteps + 3, 0 * kSteps + 4, 2 * kSteps + 0}) {
+    std::fill_n(values.begin() + step * kFeatures, kFeatures, 0.0f);
+    masked[step] = true;
+  }
   const Tensor xm = Tensor::from_vector(values, {kBatch, kSteps, kFeatures});
-  auto in4 = Input({kSteps, kFeatures}, DType::kFloat32, "input_builtin");
-  Model builtin({in4}, {layers::L2Normalization().name("builtin_l2")(dense(layers::Masking(0.0)(in4)))});
-
-  const Grads op_m = run([&](const Tensor& t) {
-    const Tensor h = features(t);
-    return unit_rows(h, h.mask());
-  }, xm, w, kernel);
-  const Grads layer_m = run([&](const Tensor& t) { return with_layer(t); }, xm, w, kernel);
-  const Grads builtin_m = run([&](const Tensor& t) { return builtin(t); }, xm, w, kernel);
+  const Grads op_m = run(op_way, xm, w, m.kernel);
+  const Grads layer_m = run([&](const Tensor& t) { return m.with_layer(t); }, xm, w, m.kernel);
+  const Grads builtin_m = run([&](const Tensor& t) { return m.builtin(t); }, xm, w, m.kernel);
   std::cout << "\nMasked input (3 of 20 steps masked):\n";
   compare("op vs custom layer            ", op_m, layer_m);
   compare("op vs built-in L2Normalization", op_m, builtin_m);
 
-  const std::vector<float> y = layer_m.y.to_vector<float>();
-  double masked_abs = 0, unmasked_norm_error = 0;
-  for (int64_t n = 0; n < kBatch; ++n) {
-    for (int64_t t = 0; t < kSteps; ++t) {
-      const bool masked = (n == 0 && t >= 3) || (n == 2 && t == 0);
-      double norm2 = 0;
-      for (int64_t c = 0; c < kUnits; ++c) {
-        const double v = y[(n * kSteps + t) * kUnits + c];
-        norm2 += v * v;
-        if (masked) masked_abs = std::max(masked_abs, std::abs(v));
-      }
-      if (!masked) unmasked_norm_error = std::max(unmasked_norm_error, std::abs(std::sqrt(norm2) - 1.0));
-    }
-  }
+  const auto [masked_abs, norm_error] = masked_and_unit(layer_m.y, masked);
   std::cout << "custom layer output: max |y| at masked steps = " << masked_abs
-            << ", max |norm - 1| at the other steps = " << unmasked_norm_error << "\n";
-  const bool identical = examples::max_abs_diff(op.y, layer.y) == 0 && examples::max_abs_diff(op.y, lam.y) == 0 &&
-                         examples::max_abs_diff(op.dx, layer.dx) == 0 && examples::max_abs_diff(op.dx, lam.dx) == 0 &&
-                         examples::max_abs_diff(op.dkernel, layer.dkernel) == 0 &&
-                         examples::max_abs_diff(op.dkernel, lam.dkernel) == 0 &&
-                         examples::max_abs_diff(op_m.y, layer_m.y) == 0 &&
-                         examples::max_abs_diff(op_m.dx, layer_m.dx) == 0 &&
-                         examples::max_abs_diff(op_m.dkernel, layer_m.dkernel) == 0 && masked_abs == 0;
-  std::cout << (identical ? "RESULT: all three ways give identical outputs and gradients\n"
-                          : "RESULT: MISMATCH between the three ways\n");
-  return identical ? 0 : 1;
+            << ", max |norm - 1| at the other steps = " << norm_error << "\n";
+  const bool ok = identical(op, layer) && identical(op, lam) && identical(op_m, layer_m) &&
+                  identical(op_m, builtin_m) && masked_abs == 0 && norm_error < 1e-6;
+  std::cout << (ok ? "RESULT: all three ways give identical outputs and gradients\n"
+                   : "RESULT: MISMATCH between the three ways\n");
+  return ok ? 0 : 1;
 }
 
 }  // namespace

@@ -74,42 +74,40 @@ void write_sphere_svg(const std::string& path, const Tensor& points, const Tenso
   if (!out) throw IoError(detail::str("unit_vector_output: writing '", path, "' failed"));
 }
 
-int run_main(int argc, char** argv) {
-  const bool quick = examples::has_flag(argc, argv, "--quick");
-  const std::filesystem::path out_dir = examples::option_value(argc, argv, "--out", ".");
-  std::filesystem::create_directories(out_dir);
+// The network and its twins: the same layers (same weights) ending in each epsilon mode, and z.
+struct Nets {
+  Model exact, tensorflow, pytorch, raw;
+};
 
-  // The network: no biases, so z(s·x) = s·z(x) (ReLU(s·h) = s·ReLU(h) for s > 0).
+Nets make_nets() {
+  // No biases, so z(s·x) = s·z(x) (ReLU(s·h) = s·ReLU(h) for s > 0).
   auto flatten = layers::Flatten();
   auto hidden = layers::Dense(64).activation("relu").use_bias(false).name("hidden");
   auto to3 = layers::Dense(3).use_bias(false).name("to3");
+  auto head = [&](const Tensor& in) { return to3(hidden(flatten(in))); };
   auto in = Input({28, 28, 1}, DType::kFloat32, "image");
-  const Tensor z = to3(hidden(flatten(in)));
-  Model net({in}, {layers::L2Normalization().name("unit")(z)});
-  net.name("unit_vector_net");
-  net.summary();
-  // The same layers (same weights) ending in each epsilon mode, and the raw z.
-  Model raw({in}, {z});
+  const Tensor z = head(in);
+  Model exact({in}, {layers::L2Normalization().name("unit")(z)});
+  exact.name("unit_vector_net");
   auto tf_in = Input({28, 28, 1});
-  Model tf_net({tf_in}, {layers::L2Normalization().mode(EpsilonMode::kTensorFlow).epsilon(1e-12)(to3(hidden(flatten(tf_in))))});
+  Model tf({tf_in}, {layers::L2Normalization().mode(EpsilonMode::kTensorFlow).epsilon(1e-12)(head(tf_in))});
   auto pt_in = Input({28, 28, 1});
-  Model pt_net({pt_in}, {layers::L2Normalization().mode(EpsilonMode::kPyTorch).epsilon(1e-12)(to3(hidden(flatten(pt_in))))});
+  Model pt({pt_in}, {layers::L2Normalization().mode(EpsilonMode::kPyTorch).epsilon(1e-12)(head(pt_in))});
+  return {exact, tf, pt, Model({in}, {z})};
+}
 
-  const datasets::Dataset data = datasets::fashion_mnist();
-  const Tensor sample = ops::slice(data.test.x, 0, 0, 8);
+// Prints the norm table; true when the exact mode gave unit vectors at every scale.
+bool print_mode_table(const Nets& nets, const Tensor& sample) {
   std::cout << "\nOutput norms for 8 test images scaled by s (z = the Dense(3) output; epsilon = 1e-12):\n"
             << "     s     mean |z|   exact: mean |y|  max|1-|y||   TensorFlow: mean |y|   PyTorch: mean |y|\n";
   bool exact_ok = true, tf_breaks = false, pt_breaks = false;
   for (double s : {1.0, 1e-4, 1e-6, 1e-8, 1e-12, 1e-20, 1e-30}) {
     const Tensor xs = sample * s;
     NoGradGuard no_grad;
-    const auto [z_dev, z_mean] = norm_stats(raw(xs));
-    (void)z_dev;
-    const auto [exact_dev, exact_mean] = norm_stats(net(xs));
-    const auto [tf_dev, tf_mean] = norm_stats(tf_net(xs));
-    const auto [pt_dev, pt_mean] = norm_stats(pt_net(xs));
-    (void)tf_dev;
-    (void)pt_dev;
+    const double z_mean = norm_stats(nets.raw(xs)).second;
+    const auto [exact_dev, exact_mean] = norm_stats(nets.exact(xs));
+    const double tf_mean = norm_stats(nets.tensorflow(xs)).second;
+    const double pt_mean = norm_stats(nets.pytorch(xs)).second;
     std::cout << std::setw(7) << s << std::setw(12) << z_mean << std::setw(16) << exact_mean << std::setw(12)
               << exact_dev << std::setw(20) << tf_mean << std::setw(22) << pt_mean << "\n";
     exact_ok = exact_ok && exact_dev < 1e-6;
@@ -121,18 +119,21 @@ int run_main(int argc, char** argv) {
             << (tf_breaks ? "TensorFlow mode: outputs of norm <= 1e-8 are not normalized (|y| = |z|/1e-6)\n" : "")
             << (pt_breaks ? "PyTorch mode: outputs of norm < 1e-12 are not normalized (|y| = |z|/1e-12)\n" : "")
             << "\n";
+  return exact_ok;
+}
 
-  // Training: a linear classifier on the unit vectors (as a nested model sharing the weights).
+// Trains a linear classifier on the unit vectors (the network nested, so weights are shared),
+// then writes the test embeddings' picture. True when every embedding has norm 1.
+bool train_and_plot(const Model& net, const datasets::Dataset& data, bool quick, const std::string& svg) {
   const int64_t n_train = quick ? 2048 : 60000;
-  const Tensor x_train = ops::slice(data.train.x, 0, 0, n_train);
-  const Tensor y_train = ops::slice(data.train.y, 0, 0, n_train);
   auto cls_in = Input({28, 28, 1});
   Model classifier({cls_in}, {layers::Dense(10).name("logits")(net(cls_in))});
   classifier.compile(CompileOptions()
                          .optimizer(optimizers::Adam(quick ? 3e-3 : 2e-3))
                          .loss(losses::SparseCategoricalCrossentropy().from_logits(true))
                          .metrics({"accuracy"}));
-  classifier.fit(x_train, y_train, FitOptions().epochs(quick ? 1 : 5).batch_size(128).seed(1).verbose(quick ? 0 : 1));
+  classifier.fit(ops::slice(data.train.x, 0, 0, n_train), ops::slice(data.train.y, 0, 0, n_train),
+                 FitOptions().epochs(quick ? 1 : 5).batch_size(128).seed(1).verbose(quick ? 0 : 1));
   const int64_t n_test = quick ? 500 : 10000;
   const Tensor x_test = ops::slice(data.test.x, 0, 0, n_test);
   const Tensor y_test = ops::slice(data.test.y, 0, 0, n_test);
@@ -143,11 +144,23 @@ int run_main(int argc, char** argv) {
   const Tensor embedded = net.predict(x_test, 256);
   const auto [dev, mean_norm] = norm_stats(embedded);
   const int64_t n_plot = quick ? 300 : 2000;
-  const std::string svg = (out_dir / "unit_sphere_embeddings.svg").string();
   write_sphere_svg(svg, ops::slice(embedded, 0, 0, n_plot), ops::slice(y_test, 0, 0, n_plot));
   std::cout << "embeddings of " << n_test << " test images: mean norm " << mean_norm << ", max |norm - 1| = " << dev
             << "\nwrote " << svg << " (" << n_plot << " points)\n";
-  return exact_ok && dev < 1e-6 ? 0 : 1;
+  return dev < 1e-6;
+}
+
+int run_main(int argc, char** argv) {
+  const bool quick = examples::has_flag(argc, argv, "--quick");
+  const std::filesystem::path out_dir = examples::option_value(argc, argv, "--out", ".");
+  std::filesystem::create_directories(out_dir);
+
+  const Nets nets = make_nets();
+  nets.exact.summary();
+  const datasets::Dataset data = datasets::fashion_mnist();
+  const bool exact_ok = print_mode_table(nets, ops::slice(data.test.x, 0, 0, 8));
+  const bool unit = train_and_plot(nets.exact, data, quick, (out_dir / "unit_sphere_embeddings.svg").string());
+  return exact_ok && unit ? 0 : 1;
 }
 
 }  // namespace
