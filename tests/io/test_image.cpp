@@ -82,6 +82,16 @@ TEST_F(ImageFiles, ChannelConversion) {
   expect_throw_with<ValueError>([&] { (void)io::read_image(path("g.png"), 2); }, {"read_image", "channels", "2"});
 }
 
+// A binary PPM (P6) written by hand: stb decodes formats other than PNG the same way.
+TEST_F(ImageFiles, ReadsPnm) {
+  std::vector<unsigned char> ppm = {'P', '6', '\n', '2', ' ', '1', '\n', '2', '5', '5', '\n'};
+  ppm.insert(ppm.end(), {255, 0, 0, 0, 51, 255});
+  write_bytes("two.ppm", ppm);
+  const Tensor image = io::read_image(path("two.ppm"));
+  ASSERT_EQ(image.shape(), (Shape{1, 2, 3}));
+  EXPECT_EQ(image.to_vector<float>(), (std::vector<float>{1, 0, 0, 0, 51.0f / 255.0f, 1}));
+}
+
 TEST_F(ImageFiles, OverwritesAtomicallyAndLeavesNoTemporary) {
   io::write_png(path("out.png"), Tensor::zeros({4, 4, 3}));
   io::write_png(path("out.png"), Tensor::ones({2, 3, 3}));
