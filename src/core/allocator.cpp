@@ -39,10 +39,30 @@ Cache& cache() {
   return *instance;
 }
 
+// The AllocationBudget of this thread (no limit by default).
+constexpr std::size_t kNoLimit = ~std::size_t{0};
+thread_local std::size_t t_budget_limit = kNoLimit;
+thread_local std::size_t t_budget_used = 0;
+
 }  // namespace
 
+AllocationBudget::AllocationBudget(std::size_t bytes) : previous_limit_(t_budget_limit), previous_used_(t_budget_used) {
+  t_budget_limit = bytes;
+  t_budget_used = 0;
+}
+
+AllocationBudget::~AllocationBudget() {
+  t_budget_limit = previous_limit_;
+  t_budget_used = previous_used_;
+}
+
 void* allocate(std::size_t bytes) {
+  if (bytes > (std::size_t{1} << 62)) throw std::bad_alloc();  // size_class would overflow
   const std::size_t size = size_class(bytes);
+  if (t_budget_limit != kNoLimit) {
+    if (size > t_budget_limit - t_budget_used) throw std::bad_alloc();
+    t_budget_used += size;
+  }
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mutex);

@@ -12,6 +12,20 @@ void* allocate(std::size_t bytes);
 // Returns a block obtained from allocate(bytes) with the same `bytes`.
 void deallocate(void* ptr, std::size_t bytes) noexcept;
 
+// While alive, allocate() on this thread throws std::bad_alloc once the bytes it handed out since
+// the budget began (frees not subtracted) would exceed `bytes`. load_model rebuilds an untrusted
+// architecture under one, so a tiny hostile file cannot ask for gigabytes of weights.
+class AllocationBudget {
+ public:
+  explicit AllocationBudget(std::size_t bytes);
+  ~AllocationBudget();
+  AllocationBudget(const AllocationBudget&) = delete;
+  AllocationBudget& operator=(const AllocationBudget&) = delete;
+
+ private:
+  std::size_t previous_limit_, previous_used_;
+};
+
 struct AllocatorStats {
   std::size_t cached_bytes = 0;  // held in the cache, free for reuse
   uint64_t hits = 0;             // allocations served from the cache

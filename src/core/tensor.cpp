@@ -22,8 +22,15 @@ std::shared_ptr<detail::TensorImpl> make_impl(Shape shape, DType dtype, bool wit
   auto impl = std::make_shared<detail::TensorImpl>();
   impl->dtype = dtype;
   if (with_data) {
-    const auto n = static_cast<std::size_t>(shape_numel(shape));
-    impl->storage = std::make_shared<detail::Storage>(std::max<std::size_t>(n, 1) * dtype_size(dtype));
+    // Checked: a shape from a file or config may overflow 64 bits (signed overflow is UB).
+    uint64_t n = 1, bytes = 0;
+    bool overflow = false;
+    for (int64_t d : shape) overflow = overflow || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n);
+    if (std::find(shape.begin(), shape.end(), 0) != shape.end()) n = 0, overflow = false;
+    if (overflow || __builtin_mul_overflow(std::max<uint64_t>(n, 1), dtype_size(dtype), &bytes) || bytes > (1ull << 62)) {
+      throw ShapeError(detail::str("Tensor: shape ", shape, " of ", dtype_name(dtype), " is too large to allocate"));
+    }
+    impl->storage = std::make_shared<detail::Storage>(static_cast<std::size_t>(bytes));
   }
   impl->shape = std::move(shape);
   return impl;

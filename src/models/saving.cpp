@@ -4,6 +4,7 @@
 #include <new>
 #include <set>
 
+#include "core/allocator.h"
 #include "io/json_text.h"
 #include "io/safetensors.h"
 #include "normnet/layers/lambda.h"
@@ -259,6 +260,17 @@ void restore_training(Model& model, const Config& optimizer, const Config& compi
   if (!state.empty()) model.optimizer()->load_state(state, weight_paths(*model));
 }
 
+// The model of an untrusted config, built under an allocation budget: a legitimate file holds
+// every weight, and building allocates each one a few times (initializer temporaries), so a
+// config asking for much more than the file's weights is refused before memory runs out.
+Model rebuild(const Config& config, const io::SafetensorsContents& file) {
+  std::size_t weight_bytes = 0;
+  for (const auto& [name, t] : file.tensors)
+    weight_bytes += static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype());
+  detail::AllocationBudget budget(8 * weight_bytes + (std::size_t{64} << 20));
+  return model_from_config(config);
+}
+
 }  // namespace
 
 void Model::save(const std::string& path, const SaveOptions& options) const {
@@ -296,8 +308,13 @@ Model load_model(const std::string& path) {
                       "holds weights only: build the model in code and call model.load_weights(path)"));
   }
   try {
-    Model model = model_from_config(config);
-    const auto match = assign_weights(weight_paths(*model), file, path);
+    Model model = rebuild(config, file);
+    std::map<std::string, std::string> match;
+    try {
+      match = assign_weights(weight_paths(*model), file, path);
+    } catch (const ValueError& e) {
+      throw IoError(e.what());  // names the file already
+    }
     const Config optimizer = json_entry(file.metadata, kOptimizerKey, path);
     const Config compile = json_entry(file.metadata, kCompileKey, path);
     if (optimizer.is_object() && compile.is_object())
@@ -310,7 +327,9 @@ Model load_model(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw IoError(str(path, ": malformed metadata: ", e.what()));
   } catch (const std::bad_alloc&) {
-    throw IoError(str(path, ": the saved architecture needs more memory than is available"));
+    throw IoError(str(path,
+                      ": the saved architecture asks for far more memory than its weights in the file "
+                      "(or than is available)"));
   }
 }
 

@@ -358,7 +358,7 @@ TEST(Saving, LoadModelRejectsAWrongArchitecture) {
   const auto meta = saved_metadata(path);
   io::write_safetensors(path, {{"other/kernel", Tensor::ones({2, 2})}}, meta);
   expect_throw_with<IoError>([&] { (void)load_model(path); },
-                             {path, "cannot rebuild", "is missing", "'other/kernel'"});
+                             {path, "the weights do not match the model", "is missing", "'other/kernel'"});
   // A config that is not JSON, or not a model.
   io::write_safetensors(path, {}, {{"normnet.config", "{\"class_name\": "}});
   expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "\"normnet.config\"", "invalid JSON"});
@@ -366,6 +366,24 @@ TEST(Saving, LoadModelRejectsAWrongArchitecture) {
   expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "'Dense' is not a model"});
   io::write_safetensors(path, {}, {{"normnet.config", "{}"}, {"normnet.format_version", "99"}});
   expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "format version \"99\""});
+}
+
+// A config of a few hundred bytes asking for 40 GB of weights, or for a shape whose size
+// overflows 64 bits: refused with an error, without running out of memory.
+TEST(Saving, LoadModelRefusesArchitecturesFarLargerThanTheFile) {
+  TempDir dir;
+  const std::string path = dir.file("huge.safetensors");
+  auto config_with = [](const std::string& extent, const std::string& units) {
+    return R"({"class_name": "Sequential", "config": {"name": "s", "layers": [
+      {"class_name": "InputLayer", "config": {"batch_input_shape": [null, )" +
+           extent + R"(], "name": "in"}},
+      {"class_name": "Dense", "config": {"name": "d", "units": )" +
+           units + "}}]}}";
+  };
+  io::write_safetensors(path, {}, {{"normnet.config", config_with("100000", "100000")}});
+  expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "far more memory than its weights"});
+  io::write_safetensors(path, {}, {{"normnet.config", config_with("4611686018427387904", "4")}});
+  expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "too large to allocate"});
 }
 
 TEST(Saving, ModelFromJsonRejectsHostileConfigs) {
