@@ -1,17 +1,16 @@
 // Image files through stb: read_image decodes PNG/JPEG/BMP/GIF/PNM into [H, W, C] float32 in
-// [0, 1]; write_png encodes 8-bit PNG into memory and renames a finished temporary file into place.
+// [0, 1]; write_png encodes 8-bit PNG in memory and replaces the file atomically (io/atomic_file.h).
 #include "normnet/image.h"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <memory>
+#include <string_view>
 #include <vector>
+
+#include "io/atomic_file.h"
 
 // stb is third-party single-header C; its own warnings are not ours to fix.
 #pragma GCC diagnostic push
@@ -63,27 +62,6 @@ void append_to_vector(void* context, void* data, int size) {
   auto* out = static_cast<std::vector<uint8_t>*>(context);
   const auto* bytes = static_cast<const uint8_t*>(data);
   out->insert(out->end(), bytes, bytes + size);
-}
-
-// Writes `bytes` next to `path` under a temporary name, then renames it over `path`.
-void write_file_atomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string temporary = str(path, ".tmp.", ::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError(str("write_png: cannot create '", temporary, "' to write '", path, "'"));
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(temporary.c_str());
-      throw IoError(str("write_png: writing '", temporary, "' failed (disk full?)"));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::remove(temporary.c_str());
-    throw IoError(str("write_png: cannot rename '", temporary, "' to '", path, "': ", error.message()));
-  }
 }
 
 }  // namespace
@@ -147,7 +125,12 @@ void write_png(const std::string& path, const Tensor& image) {
   if (!stbi_write_png_to_func(append_to_vector, &encoded, width, height, c, bytes.data(), width * c)) {
     throw IoError(str("write_png: '", path, "': PNG encoding failed"));
   }
-  write_file_atomically(path, encoded);
+  // Temporary file, fsync, rename: an existing file is replaced whole or not at all.
+  try {
+    write_file_atomically(path, {std::string_view(reinterpret_cast<const char*>(encoded.data()), encoded.size())});
+  } catch (const IoError& e) {
+    throw IoError(str("write_png: ", e.what()));
+  }
 }
 
 }  // namespace normnet::io
