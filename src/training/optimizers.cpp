@@ -97,7 +97,8 @@ void Optimizer::apply_gradients(const std::vector<Tensor>& weights) {
   }
   if (global_clipnorm_ > 0.0) {
     double total = 0.0;
-    for (const auto& [w, g] : pairs) {
+    for (const auto& pair : pairs) {
+      const Tensor& g = pair.second;  // (a plain reference: clang 14 cannot capture bindings)
       with_floating(g, name_, [&](auto zero) {
         using T = decltype(zero);
         total += cpu::sum_of_squares(g.data<T>(), g.numel());
@@ -108,7 +109,8 @@ void Optimizer::apply_gradients(const std::vector<Tensor>& weights) {
     const double norm = std::sqrt(total);
     if (!(norm <= global_clipnorm_)) {
       const double scale = std::isfinite(norm) ? global_clipnorm_ / norm : std::nan("");
-      for (auto& [w, g] : pairs) {
+      for (auto& pair : pairs) {
+        Tensor& g = pair.second;
         g = g.clone();
         with_floating(g, name_, [&](auto zero) {
           using T = decltype(zero);
