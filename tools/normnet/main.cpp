@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   CLI::App app{"normnet: fast, exact, Keras-style deep learning in C++20", "normnet"};
   app.set_version_flag("--version", NORMNET_VERSION);
   app.require_subcommand(1);
+  normnet::cli::add_train_command(app);
+  normnet::cli::add_evaluate_command(app);
+  normnet::cli::add_predict_command(app);
+  normnet::cli::add_summary_command(app);
   normnet::cli::add_normalize_command(app);
 
   try {

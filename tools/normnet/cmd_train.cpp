@@ -1,0 +1,129 @@
+// `normnet train`: trains the default Fashion-MNIST CNN (zoo::fashion_cnn) or a model from a JSON
+// config, with a checkpoint per epoch, then reports test loss and accuracy on stdout and saves
+// the model. --resume continues from a checkpoint at the epoch it records.
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "model_files.h"
+#include "normnet/callbacks.h"
+#include "normnet/datasets.h"
+#include "normnet/error.h"
+#include "normnet/initializers.h"
+#include "normnet/threading.h"
+#include "normnet/zoo.h"
+
+namespace normnet::cli {
+namespace {
+
+struct TrainArgs {
+  std::string config, data, output = "fashion_cnn.safetensors", checkpoint, plot, csv, resume;
+  int epochs = 3, threads = 0;
+  int64_t batch_size = zoo::kFashionCnnBatchSize, limit = 0;
+  double learning_rate = 1e-3;
+  uint64_t seed = 1;
+  bool no_checkpoint = false;
+};
+
+// "out.safetensors" -> "out.epoch{epoch}.safetensors" (ModelCheckpoint fills in {epoch}).
+std::string default_checkpoint_pattern(const std::string& output) {
+  const std::string ext = ".safetensors";
+  const bool has_ext = output.size() > ext.size() && output.compare(output.size() - ext.size(), ext.size(), ext) == 0;
+  return (has_ext ? output.substr(0, output.size() - ext.size()) : output) + ".epoch{epoch}" + ext;
+}
+
+// The epochs a checkpoint has completed, from its "normnet.epoch" metadata.
+int completed_epochs(const std::string& path) {
+  const auto metadata = saved_metadata(path);
+  const auto it = metadata.find("normnet.epoch");
+  if (it == metadata.end())
+    throw ValueError(detail::str("--resume '", path, "': no \"normnet.epoch\" in its metadata (not a checkpoint of normnet train)"));
+  try {
+    std::size_t used = 0;
+    const int epochs = std::stoi(it->second, &used);
+    if (used == it->second.size() && epochs >= 0) return epochs;
+  } catch (const std::exception&) {
+  }
+  throw ValueError(detail::str("--resume '", path, "': \"normnet.epoch\" is '", it->second, "', not an epoch count"));
+}
+
+void validate(const TrainArgs& a) {
+  if (a.epochs < 1) throw ValueError(detail::str("train --epochs: expected at least 1, got ", a.epochs));
+  if (a.batch_size < 1) throw ValueError(detail::str("train --batch-size: expected at least 1, got ", a.batch_size));
+  if (!(a.learning_rate > 0.0) || a.learning_rate > 10.0)
+    throw ValueError(detail::str("train --learning-rate: expected a value in (0, 10], got ", a.learning_rate));
+  if (a.output.empty()) throw ValueError("train --output: expected a file name, got an empty string");
+}
+
+// The model to train and the epochs it has already done.
+std::pair<Model, int> starting_model(const TrainArgs& a) {
+  if (!a.resume.empty()) {
+    const int done = completed_epochs(a.resume);
+    if (done >= a.epochs)
+      throw ValueError(detail::str("--resume '", a.resume, "': the checkpoint has already completed ", done,
+                                   " epochs; ask for more with --epochs (got ", a.epochs, ")"));
+    return {load_compiled_model(a.resume), done};
+  }
+  set_random_seed(a.seed);
+  Model model = a.config.empty() ? zoo::fashion_cnn() : model_from_config_file(a.config);
+  model.compile(zoo::fashion_cnn_compile_options(a.learning_rate));
+  return {model, 0};
+}
+
+void run_train(const TrainArgs& a) {
+  validate(a);
+  apply_threads(a.threads);
+  const datasets::Dataset data = datasets::fashion_mnist(a.data);
+  const datasets::Split train = first_samples(data.train, a.limit, "train --limit");
+  auto [model, done] = starting_model(a);
+
+  FitOptions fit = FitOptions().epochs(a.epochs).initial_epoch(done).batch_size(a.batch_size).seed(a.seed).verbose(1);
+  if (!a.no_checkpoint)
+    fit.callback(callbacks::ModelCheckpoint(a.checkpoint.empty() ? default_checkpoint_pattern(a.output) : a.checkpoint));
+  if (!a.csv.empty()) fit.callback(callbacks::CSVLogger(a.csv, /*append=*/done > 0));
+  std::cerr << "Training '" << model.name() << "' (" << model.count_params() << " parameters) on "
+            << train.x.shape()[0] << " Fashion-MNIST images: epochs " << done + 1 << " to " << a.epochs << ", batch "
+            << a.batch_size << ", seed " << a.seed << ", " << get_num_threads() << " threads\n";
+  const History history = model.fit(train.x, train.y, fit);
+
+  model.save(a.output, SaveOptions().metadata("normnet.epoch", std::to_string(done + static_cast<int>(history.epoch.size()))));
+  if (!a.plot.empty()) history.plot_svg(a.plot, "normnet train: " + model.name());
+  const auto test = model.evaluate(data.test.x, data.test.y, 256);
+  std::cout << "test loss: " << fixed(test.at("loss")) << "\n"
+            << "test accuracy: " << fixed(test.at("accuracy")) << "\n"
+            << "saved: " << a.output << "\n";
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Train the default Fashion-MNIST CNN (or --config MODEL.json) with Adam and sparse cross-entropy; "
+      "progress on stderr, test loss and accuracy on stdout; saves the model and a checkpoint per epoch");
+  CLI::Option* config = cmd->add_option("--config", a->config, "Keras-style JSON model config (see normnet summary --json)");
+  cmd->add_option("--data", a->data, "directory of the Fashion-MNIST IDX files (default: $NORMNET_DATA, else Debian's dataset-fashion-mnist)");
+  cmd->add_option("--epochs", a->epochs, "total epochs (with --resume: including those done)")->capture_default_str();
+  cmd->add_option("--batch-size", a->batch_size, "samples per step")->capture_default_str();
+  CLI::Option* lr = cmd->add_option("--learning-rate", a->learning_rate, "Adam's learning rate")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "seed of the weights, the shuffle and dropout (same seed and threads: same result)")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "threads (0: $NORMNET_NUM_THREADS, else every core)")->capture_default_str();
+  cmd->add_option("--output,-o", a->output, "the trained model (.safetensors)")->capture_default_str();
+  CLI::Option* checkpoint = cmd->add_option(
+      "--checkpoint", a->checkpoint, "checkpoint path per epoch, {epoch} = 1, 2, ... (default: OUTPUT as NAME.epoch{epoch}.safetensors)");
+  cmd->add_flag("--no-checkpoint", a->no_checkpoint, "write no checkpoints")->excludes(checkpoint);
+  cmd->add_option("--plot", a->plot, "training curves as an SVG file");
+  cmd->add_option("--csv", a->csv, "per-epoch logs as a CSV file (appended to with --resume)");
+  cmd->add_option("--limit", a->limit, "train on the first N training images only (0: all 60000)")->capture_default_str();
+  cmd->add_option("--resume", a->resume,
+                  "continue from a checkpoint (model and optimizer state) after the epochs it completed; "
+                  "pass the same --seed, --batch-size, --limit and --data to continue the original run exactly")
+      ->excludes(config)
+      ->excludes(lr);
+  cmd->callback([a] { run_train(*a); });
+}
+
+}  // namespace normnet::cli
