@@ -15,6 +15,7 @@
 #include "normnet/model.h"
 #include "normnet/normnet.h"
 #include "normnet/regularizers.h"
+#include "normnet/zoo.h"
 #include "support/expect_throw.h"
 #include "support/temp_dir.h"
 
@@ -52,6 +53,23 @@ TEST(Saving, SequentialWithDropoutPredictsBitForBit) {
   EXPECT_EQ(loaded.name(), model.name());
   expect_same_values(loaded.predict(x), model.predict(x));
   EXPECT_EQ(loaded.count_params(), model.count_params());
+}
+
+// normnet train's default model: convolutions, pooling, dropout, an activity regularizer and an
+// L2Normalization with a learnable scale.
+TEST(Saving, FashionCnnRoundTripsCompiled) {
+  TempDir dir;
+  set_random_seed(17);
+  Model model = zoo::fashion_cnn();
+  model.compile(zoo::fashion_cnn_compile_options());
+  const Tensor x = Tensor::uniform({4, 28, 28, 1}, 0.0, 1.0, 3);
+  const Tensor y = Tensor::from_vector(std::vector<int64_t>{1, 2, 3, 4}, {4});
+  (void)model.train_on_batch(x, y);
+  model.save(dir.file("cnn.safetensors"));
+  Model loaded = load_model(dir.file("cnn.safetensors"));
+  expect_same_values(loaded.predict(x), model.predict(x));
+  EXPECT_EQ(loaded.evaluate(x, y), model.evaluate(x, y));
+  EXPECT_EQ(loaded.summary_string(), model.summary_string());
 }
 
 TEST(Saving, FunctionalGraphWithASharedLayerAndSeveralInputsAndOutputs) {

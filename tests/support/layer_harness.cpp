@@ -1,9 +1,14 @@
 // The layer-contract harness and the layer gradient check (see layer_harness.h).
 #include "support/layer_harness.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include "normnet/layers.h"
+#include "normnet/model.h"
 #include "normnet/ops.h"
 
 namespace normnet::testing {
@@ -49,6 +54,42 @@ std::vector<Tensor> symbolic_like(const std::vector<Tensor>& xs, const std::vect
   if (!(diff == 0.0)) {
     return ::testing::AssertionFailure() << c.label << ": output mask " << m << " differs from the expected "
                                          << c.expected_output_mask;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// The layer in a model of Inputs shaped like the case's inputs, saved with Model::save and read
+// back with load_model, must predict bit for bit (skipped for an unregistered Lambda, which
+// cannot be saved, and for inputs with an empty extent, which Input refuses).
+::testing::AssertionResult check_save_load(const LayerCase& c, const LayerRef& layer) {
+  if (layer->class_name() == "Lambda" && !layer->get_config().value("registered", false)) {
+    return ::testing::AssertionSuccess();
+  }
+  std::vector<Tensor> ins;
+  for (const Tensor& x : c.inputs) {
+    if (x.dim() == 0) return ::testing::AssertionSuccess();
+    const Shape s(x.shape().begin() + 1, x.shape().end());
+    if (std::any_of(s.begin(), s.end(), [](int64_t d) { return d < 1; })) return ::testing::AssertionSuccess();
+    ins.push_back(Input(s, x.dtype()));
+  }
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("normnet_harness_" + std::to_string(::getpid()) + ".safetensors")).string();
+  try {
+    Model model(ins, layer(ins));
+    model.save(path);
+    Model loaded = load_model(path);
+    std::filesystem::remove(path);
+    if (!c.deterministic) return ::testing::AssertionSuccess();
+    const std::vector<Tensor> want = model.predict(c.inputs), got = loaded.predict(c.inputs);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const double d = max_abs_diff(want[i].to(DType::kFloat64), got[i].to(DType::kFloat64));
+      if (!(d == 0.0)) {
+        return ::testing::AssertionFailure() << c.label << ": after save/load_model, output " << i << " differs by " << d;
+      }
+    }
+  } catch (const std::exception& e) {
+    std::filesystem::remove(path);
+    return ::testing::AssertionFailure() << c.label << ": save/load_model round trip failed: " << e.what();
   }
   return ::testing::AssertionSuccess();
 }
@@ -119,6 +160,9 @@ std::vector<Tensor> symbolic_like(const std::vector<Tensor>& xs, const std::vect
       }
     }
   }
+
+  // 5. save/load_model round trip
+  if (auto r = check_save_load(c, layer); !r) return r;
 
   // 4. gradients reach every trainable weight
   const std::vector<Tensor> trainable = layer->trainable_weights();

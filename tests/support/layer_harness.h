@@ -47,6 +47,8 @@ struct LayerCase {
 //  3. With masks (or output_has_mask): the output mask is present (or absent) as the case says,
 //     with the expected values, both in eager and in symbolic calls.
 //  4. A backward pass from the outputs reaches every trainable weight.
+//  5. In a model of Inputs, Model::save then load_model predicts bit for bit (unless the layer is
+//     an unregistered Lambda).
 ::testing::AssertionResult check_layer_contract(const LayerCase& c);
 
 // Copies the values of `from`'s weights into `to`'s (same count, shapes and dtypes).
