@@ -228,8 +228,10 @@ Model build_model(const Config& class_and_config, int depth) {
     throw ValueError(str("model_from_config: class '", cls, "' is not a model (Functional or Sequential)"));
   }
   Model m = cls == "Sequential" ? sequential_from(config, depth) : functional_from(config, depth);
-  if (config.contains("trainable") && config["trainable"].is_boolean())
-    m->set_trainable(config["trainable"].get<bool>());
+  // Only a frozen model is applied: set_trainable(true) would unfreeze the layers frozen inside it.
+  if (config.contains("trainable") && config["trainable"].is_boolean() && !config["trainable"].get<bool>()) {
+    m->set_trainable(false);
+  }
   return m;
 }
 

@@ -43,6 +43,24 @@ Model mlp(uint64_t seed) {
   return s;
 }
 
+struct Blobs {
+  Tensor x, y;
+};
+Blobs blobs(int64_t n) {
+  Tensor x = Tensor::randn({n, 6}, 21);
+  const float* p = x.data<float>();
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < n; ++i) labels.push_back(p[6 * i] > 0.3f ? 2 : p[6 * i + 1] > 0 ? 1 : 0);
+  return {x, Tensor::from_vector(labels, {n})};
+}
+
+CompileOptions adam_ce() {
+  return CompileOptions()
+      .optimizer(optimizers::Adam(0.01))
+      .loss(losses::SparseCategoricalCrossentropy().from_logits(true))
+      .metrics({"accuracy"});
+}
+
 TEST(Saving, SequentialWithDropoutPredictsBitForBit) {
   TempDir dir;
   Model model = mlp(1);
@@ -160,6 +178,73 @@ TEST(Saving, SequentialNestedInAFunctionalModel) {
   EXPECT_EQ(loaded.get_layer("block")->class_name(), "Sequential");
 }
 
+// A custom layer holding a Dense it made itself (an auto-named sublayer) and a weight of its own.
+class ScaledDense : public Layer {
+ public:
+  explicit ScaledDense(int64_t units) : Layer("ScaledDense"), units_(units) {
+    dense_ = track(layers::Dense(units).ptr());
+  }
+  void build(const std::vector<Shape>&) override {
+    gain_ = add_weight("gain", {units_}, initializers::Ones());
+  }
+  Tensor call(const Tensor& x, const CallArgs&) override { return (*dense_)(x)*gain_; }
+  Config get_config() const override {
+    Config c = Layer::get_config();
+    c["units"] = units_;
+    return c;
+  }
+
+ private:
+  int64_t units_;
+  std::shared_ptr<Layer> dense_;
+  Tensor gain_;
+};
+
+TEST(Saving, RegisteredCustomLayersAndFrozenLayersRoundTrip) {
+  TempDir dir;
+  layers::register_class("ScaledDense", [](const Config& c) {
+    auto layer = std::make_shared<ScaledDense>(c.at("units").get<int64_t>());
+    layer->set_name(c.at("name").get<std::string>());
+    return layer;
+  });
+  set_random_seed(19);
+  auto in = Input({4});
+  auto frozen = layers::Dense(4).name("frozen");
+  Tensor h = frozen(in);
+  auto custom = make_layer<ScaledDense>(3);
+  Model model({in}, {custom(h)});
+  frozen->set_trainable(false);
+  for (Tensor w : custom->weights()) {
+    float* p = w.data<float>();
+    for (int64_t i = 0; i < w.numel(); ++i)
+      p[i] += 0.25f * static_cast<float>(i % 3);  // not the initial values
+  }
+  model.save(dir.file("c.safetensors"));
+  const auto file = io::read_safetensors(dir.file("c.safetensors"));
+  EXPECT_EQ(file.tensors.count(custom.name() + "/gain"), 1u);
+  EXPECT_EQ(file.tensors.count(custom.name() + "/0/kernel"), 1u);  // the sublayer by position
+  Model loaded = load_model(dir.file("c.safetensors"));
+  const Tensor x = Tensor::randn({5, 4}, 20);
+  expect_same_values(loaded.predict(x), model.predict(x));
+  EXPECT_FALSE(loaded.get_layer("frozen")->trainable());
+  EXPECT_EQ(loaded.trainable_weights().size(), 3u);
+}
+
+TEST(Saving, LearningRateSchedulesComeBackWithTheOptimizer) {
+  TempDir dir;
+  Model model = mlp(1);
+  model.compile(CompileOptions()
+                    .optimizer(optimizers::SGD(schedules::ExponentialDecay(0.1, 2, 0.5)).momentum(0.5))
+                    .loss(losses::SparseCategoricalCrossentropy().from_logits(true)));
+  const Blobs d = blobs(16);
+  (void)model.train_on_batch(d.x, d.y);
+  model.save(dir.file("s.safetensors"));
+  Model loaded = load_model(dir.file("s.safetensors"));
+  ASSERT_TRUE(loaded.optimizer());
+  EXPECT_EQ(loaded.optimizer()->get_config(), model.optimizer()->get_config());
+  EXPECT_EQ(loaded.optimizer()->learning_rate(), model.optimizer()->learning_rate());
+}
+
 TEST(Saving, SaveWeightsAndLoadWeightsIntoTheSameArchitecture) {
   TempDir dir;
   Model trained = mlp(1), fresh = mlp(2);
@@ -246,24 +331,6 @@ TEST(Saving, RegisteredLambdaRoundTrips) {
   Model loaded = load_model(dir.file("m.safetensors"));
   const Tensor x = Tensor::randn({2, 3}, 1);
   expect_same_values(loaded.predict(x), model.predict(x));
-}
-
-struct Blobs {
-  Tensor x, y;
-};
-Blobs blobs(int64_t n) {
-  Tensor x = Tensor::randn({n, 6}, 21);
-  const float* p = x.data<float>();
-  std::vector<int64_t> labels;
-  for (int64_t i = 0; i < n; ++i) labels.push_back(p[6 * i] > 0.3f ? 2 : p[6 * i + 1] > 0 ? 1 : 0);
-  return {x, Tensor::from_vector(labels, {n})};
-}
-
-CompileOptions adam_ce() {
-  return CompileOptions()
-      .optimizer(optimizers::Adam(0.01))
-      .loss(losses::SparseCategoricalCrossentropy().from_logits(true))
-      .metrics({"accuracy"});
 }
 
 TEST(Saving, CompiledModelComesBackCompiledWithItsOptimizerState) {
