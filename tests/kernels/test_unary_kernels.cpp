@@ -66,6 +66,24 @@ TEST(UnaryKernels, ParallelEqualsSingleThread) {
   }
 }
 
+// relu_backward_write overwrites whatever dx held with what relu_backward adds to zeros, on
+// both the serial and the parallel path (y from relu_forward: zeros, positives, NaN).
+TEST(UnaryKernels, ReluBackwardWriteEqualsAddingIntoZeros) {
+  for (const std::size_t n : {std::size_t{1000}, std::size_t{300000}}) {
+    auto x = random_values<float>(n, 3);
+    x[0] = 0.0f;
+    x[1] = std::numeric_limits<float>::quiet_NaN();
+    const auto dy = random_values<float>(n, 4);
+    std::vector<float> y(n), added(n, 0.0f), written(n, std::numeric_limits<float>::quiet_NaN());
+    relu_forward(x.data(), y.data(), static_cast<int64_t>(n));
+    relu_backward(y.data(), dy.data(), added.data(), static_cast<int64_t>(n));
+    relu_backward_write(y.data(), dy.data(), written.data(), static_cast<int64_t>(n));
+    EXPECT_EQ(written, added) << "n = " << n;
+    EXPECT_EQ(written[0], 0.0f);
+    EXPECT_EQ(written[1], 0.0f);
+  }
+}
+
 TEST(UnaryKernels, SigmoidMatchesDoubleAcrossRange) {
   const auto x = random_values<float>(5000, 2, 30.0);
   std::vector<float> y(x.size());

@@ -180,6 +180,13 @@ TEST(Unary, GradcheckKinkedOps) {
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return ops::clip(in[0], -0.5, 0.7); }, {x}, at_bounds));
 }
 
+// relu hands a fresh gradient to the sink: a second use of x must still add, not replace.
+TEST(Unary, ReluGradientAddsToOtherUsesOfX) {
+  Tensor x = Tensor::from_vector(std::vector<float>{-2.0f, 0.0f, 3.0f}, {3}).set_requires_grad(true);
+  ops::sum(ops::relu(x) * 5.0 + x * 2.0 + ops::relu(x)).backward();
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{2.0f, 2.0f, 8.0f}));
+}
+
 TEST(Unary, SymbolicInputGivesSymbolicOutput) {
   const Tensor x = Tensor::symbolic({kUnknownDim, 3});
   for (const UnaryOp& op : std::vector<UnaryOp>{

@@ -132,6 +132,10 @@ template <class T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
   for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += y[i] > T(0) ? dy[i] : T(0); });
 }
+template <class T>
+void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : T(0); });
+}
 
 // y = 1/(1 + e⁻ˣ)  ⇒  dx = dy·y·(1 − y). Computed from e = e^−|x| ≤ 1, so neither branch
 // overflows: x ≥ 0 gives 1/(1 + e), x < 0 gives e/(1 + e) (which keeps tiny values like
@@ -239,6 +243,7 @@ template void pow_forward<float>(const float*, double, float*, int64_t);
 template void pow_backward<float>(const float*, double, const float*, float*, int64_t);
 template void relu_forward<float>(const float*, float*, int64_t);
 template void relu_backward<float>(const float*, const float*, float*, int64_t);
+template void relu_backward_write<float>(const float*, const float*, float*, int64_t);
 template void sigmoid_forward<float>(const float*, float*, int64_t);
 template void sigmoid_backward<float>(const float*, const float*, float*, int64_t);
 template void tanh_forward<float>(const float*, float*, int64_t);
@@ -265,6 +270,7 @@ template void pow_forward<double>(const double*, double, double*, int64_t);
 template void pow_backward<double>(const double*, double, const double*, double*, int64_t);
 template void relu_forward<double>(const double*, double*, int64_t);
 template void relu_backward<double>(const double*, const double*, double*, int64_t);
+template void relu_backward_write<double>(const double*, const double*, double*, int64_t);
 template void sigmoid_forward<double>(const double*, double*, int64_t);
 template void sigmoid_backward<double>(const double*, const double*, double*, int64_t);
 template void tanh_forward<double>(const double*, double*, int64_t);

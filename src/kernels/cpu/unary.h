@@ -92,6 +92,9 @@ template <class T> void pow_backward(const T* x, double p, const T* dy, T* dx, i
 // y = max(x, 0), NaN stays NaN ⇒ dx += dy·[y > 0] (x = 0: 0)
 template <class T> void relu_forward(const T* x, T* y, int64_t n);
 template <class T> void relu_backward(const T* y, const T* dy, T* dx, int64_t n);
+// The same written, not added: dx = dy·[y > 0]. For a fresh gradient buffer, it saves the zero
+// fill and the read of dx (ops::relu hands the result to the sink).
+template <class T> void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n);
 
 // y = 1/(1 + e⁻ˣ)             ⇒ dx += dy·y·(1 − y)
 template <class T> void sigmoid_forward(const T* x, T* y, int64_t n);
