@@ -338,8 +338,7 @@ std::map<std::string, std::string> saved_metadata(const std::string& path) {
 }
 
 namespace detail {
-// The strong definition replacing callbacks.cpp's weak one: a checkpoint after `epochs_done`
-// completed epochs, so that fit(..., initial_epoch = epochs_done) resumes it.
+// ModelCheckpoint's save (declared in training/training_state.h).
 void save_checkpoint_hook(Model& model, const std::string& path, bool weights_only, int epochs_done) {
   SaveOptions options;
   options.metadata("normnet.epoch", std::to_string(epochs_done));

@@ -26,13 +26,6 @@ void Callback::on_train_batch_begin(int, const Logs&) {}
 void Callback::on_train_batch_end(int, const Logs&) {}
 void Callback::on_test_batch_end(int, const Logs&) {}
 
-namespace detail {
-// Until persistence lands, checkpoints cannot be written; the save/load code replaces this.
-__attribute__((weak)) void save_checkpoint_hook(Model&, const std::string&, bool, int) {
-  throw Error("ModelCheckpoint: saving is not available yet (persistence lands with the save/load issue)");
-}
-}  // namespace detail
-
 namespace callbacks {
 namespace {
 

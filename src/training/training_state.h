@@ -51,13 +51,10 @@ class MeanAccumulator {
   std::map<std::string, std::pair<double, double>> sums_;
 };
 
-// Saves `model` to `path` for ModelCheckpoint (the whole model, or only its weights). Defined
-// weakly in callbacks.cpp to throw Error("ModelCheckpoint: saving is not available yet ...");
-// the persistence code (the save/load issue) overrides it with a strong definition of this
-// exact signature in namespace normnet::detail. With a static libnormnet.a, the strong
-// definition only wins when its object file is linked in, so put it in the same .cpp as
-// Model::save (or another symbol the program always pulls in).
-// `epochs_done` (epochs completed so far) is written as the metadata "normnet.epoch".
+// Saves `model` to `path` for ModelCheckpoint (the whole model, or only its weights), writing
+// `epochs_done` (epochs completed so far) as the metadata "normnet.epoch" so that
+// fit(initial_epoch = epochs_done) resumes it. Defined with the persistence code
+// (src/models/saving.cpp).
 void save_checkpoint_hook(Model& model, const std::string& path, bool weights_only, int epochs_done);
 
 // ---- progress-bar text (src/training/progbar.cpp) ----
