@@ -64,6 +64,26 @@ void append_to_vector(void* context, void* data, int size) {
   out->insert(out->end(), bytes, bytes + size);
 }
 
+// stb's luminance, (77·r + 150·g + 29·b) >> 8, so gray conversion matches stb's own.
+uint8_t luminance(const uint8_t* rgb) {
+  return static_cast<uint8_t>((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
+}
+
+// One pixel of n channels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) as c channels (1, 3 or 4), with
+// stb's rules: gray replicates to RGB, RGB averages to gray by luminance, alpha is kept or 255.
+// Done here rather than by stb's req_comp because stb 2.27 converts 16-bit PNM data with its 8-bit
+// converter and reads past the buffer (found by fuzzing read_image under AddressSanitizer).
+void convert_pixel(const uint8_t* in, int n, uint8_t* out, int c) {
+  const bool has_colour = n >= 3;
+  const uint8_t alpha = n == 2 ? in[1] : (n == 4 ? in[3] : 255);
+  if (c == 1) {
+    out[0] = has_colour ? luminance(in) : in[0];
+    return;
+  }
+  for (int k = 0; k < 3; ++k) out[k] = has_colour ? in[k] : in[0];
+  if (c == 4) out[3] = alpha;
+}
+
 }  // namespace
 
 Tensor read_image(const std::string& path, int channels) {
@@ -85,16 +105,21 @@ Tensor read_image(const std::string& path, int channels) {
   }
 
   int w = 0, h = 0, n = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
-      stbi_load_from_file(file.get(), &w, &h, &n, channels), stbi_image_free);
-  if (!decoded) {
+  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(stbi_load_from_file(file.get(), &w, &h, &n, 0),
+                                                    stbi_image_free);
+  if (!decoded || n < 1 || n > 4) {
     throw IoError(str("read_image: cannot decode '", path, "' (", stbi_failure_reason(), ")"));
   }
   const int c = channels == 0 ? n : channels;
   Tensor image = Tensor::empty({h, w, c});
   float* out = image.data<float>();
-  const int64_t count = int64_t{h} * w * c;
-  for (int64_t i = 0; i < count; ++i) out[i] = static_cast<float>(decoded.get()[i]) / 255.0f;
+  const int64_t count = int64_t{h} * w;
+  uint8_t pixel[4];
+  for (int64_t i = 0; i < count; ++i) {
+    const uint8_t* in = decoded.get() + i * n;
+    if (c != n) convert_pixel(in, n, pixel, c);
+    for (int k = 0; k < c; ++k) out[i * c + k] = static_cast<float>(c != n ? pixel[k] : in[k]) / 255.0f;
+  }
   return image;
 }
 

@@ -92,6 +92,20 @@ TEST_F(ImageFiles, ReadsPnm) {
   EXPECT_EQ(image.to_vector<float>(), (std::vector<float>{1, 0, 0, 0, 51.0f / 255.0f, 1}));
 }
 
+// 16-bit PNM converted to other channel counts: stb 2.27's own conversion overflows its buffer
+// here, so read_image converts itself (ASan found it; the values pin the conversion rules).
+TEST_F(ImageFiles, SixteenBitPnmConvertsChannels) {
+  std::vector<unsigned char> ppm = {'P', '6', '\n', '1', ' ', '1', '\n', '6', '5', '5', '3', '5', '\n'};
+  ppm.insert(ppm.end(), {0xff, 0xff, 0x00, 0x00, 0x80, 0x80});  // (65535, 0, 32896) -> (255, 0, 128)
+  write_bytes("deep.ppm", ppm);
+  EXPECT_EQ(io::read_image(path("deep.ppm")).to_vector<float>(),
+            (std::vector<float>{1.0f, 0.0f, 128.0f / 255.0f}));
+  // (77·255 + 150·0 + 29·128) >> 8 = 91
+  EXPECT_EQ(io::read_image(path("deep.ppm"), 1).to_vector<float>(), (std::vector<float>{91.0f / 255.0f}));
+  EXPECT_EQ(io::read_image(path("deep.ppm"), 4).to_vector<float>(),
+            (std::vector<float>{1.0f, 0.0f, 128.0f / 255.0f, 1.0f}));
+}
+
 TEST_F(ImageFiles, OverwritesAtomicallyAndLeavesNoTemporary) {
   io::write_png(path("out.png"), Tensor::zeros({4, 4, 3}));
   io::write_png(path("out.png"), Tensor::ones({2, 3, 3}));
