@@ -1,6 +1,7 @@
 // `normnet train`: trains the default Fashion-MNIST CNN (zoo::fashion_cnn) or a model from a JSON
 // config, with a checkpoint per epoch, then reports test loss and accuracy on stdout and saves
 // the model. --resume continues from a checkpoint at the epoch it records.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -48,12 +49,24 @@ int completed_epochs(const std::string& path) {
   throw ValueError(detail::str("--resume '", path, "': \"normnet.epoch\" is '", it->second, "', not an epoch count"));
 }
 
+// Files are written after hours of training: a missing directory is reported before it starts.
+void check_directory_of(const std::string& path, const std::string& option) {
+  if (path.empty()) return;
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty() && !std::filesystem::is_directory(dir))
+    throw IoError(detail::str("train ", option, ": directory '", dir.string(), "' of '", path, "' does not exist"));
+}
+
 void validate(const TrainArgs& a) {
   if (a.epochs < 1) throw ValueError(detail::str("train --epochs: expected at least 1, got ", a.epochs));
   if (a.batch_size < 1) throw ValueError(detail::str("train --batch-size: expected at least 1, got ", a.batch_size));
   if (!(a.learning_rate > 0.0) || a.learning_rate > 10.0)
     throw ValueError(detail::str("train --learning-rate: expected a value in (0, 10], got ", a.learning_rate));
   if (a.output.empty()) throw ValueError("train --output: expected a file name, got an empty string");
+  check_directory_of(a.output, "--output");
+  check_directory_of(a.checkpoint, "--checkpoint");
+  check_directory_of(a.plot, "--plot");
+  check_directory_of(a.csv, "--csv");
 }
 
 // The model to train and the epochs it has already done.
