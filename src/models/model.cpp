@@ -213,6 +213,12 @@ Config FunctionalModel::get_config() const {
   config["layers"] = layers;
   config["input_layers"] = ins;
   config["output_layers"] = outs;
+  // Model-level add_loss terms, as [name, reference] (tf.keras 2 kept these only in the graph).
+  if (!graph_losses_.empty()) {
+    Config losses = Config::array();
+    for (const auto& [loss_name, loss] : graph_losses_) losses.push_back(Config::array({loss_name, ref(loss)}));
+    config["graph_losses"] = losses;
+  }
   return config;
 }
 

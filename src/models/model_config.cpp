@@ -108,94 +108,127 @@ Ref ref_from(const Config& c, const std::string& model) {
   return Ref{c[0].get<std::string>(), c[1].get<std::size_t>(), c[2].get<std::size_t>()};
 }
 
-// Rebuilds a Functional config: creates every layer, then calls each layer on its inbound nodes
-// in the order they become ready (a shared layer's later node may wait for layers listed after
-// it), as Keras's functional_from_config does.
-Model functional_from(const Config& config, int depth) {
-  const std::string model = name_in(config, "?");
-  const Config& layer_list = field(config, "layers", model);
-  if (!layer_list.is_array()) bad(model, "\"layers\" must be an array");
+// The state of rebuilding one functional graph: each layer with the inbound nodes still to call,
+// and the tensors made so far by (layer name, node, output index).
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(std::string model) : model_(std::move(model)) {}
+
+  // Creates the layer of one "layers" entry (an InputLayer makes its Input tensor at once).
+  void add_entry(const Config& entry, int depth) {
+    const std::string name =
+        name_in(entry, name_in(entry.is_object() ? entry.value("config", Config()) : Config(), ""));
+    if (name.empty()) bad(model_, str("a layer entry has no name: ", text_of(entry)));
+    if (outputs_.count(name)) bad(model_, str("two layers are named '", name, "'"));
+    outputs_[name];
+    if (entry.is_object() && entry.value("class_name", std::string()) == "InputLayer") {
+      outputs_[name].push_back({input_from(field(entry, "config", model_), model_)});
+      return;
+    }
+    Pending p{name, layer_from(entry, model_, depth), {}, 0};
+    if (p.layer->name() != name) p.layer->set_name(name);
+    const Config inbound = entry.value("inbound_nodes", Config::array());
+    if (!inbound.is_array()) bad(model_, str("layer '", name, "': inbound_nodes must be an array"));
+    for (const Config& node : inbound) {
+      if (!node.is_array())
+        bad(model_, str("layer '", name, "': an inbound node must be an array of references"));
+      std::vector<Ref> refs;
+      for (const Config& r : node) refs.push_back(ref_from(r, model_));
+      p.nodes.push_back(std::move(refs));
+    }
+    pending_.push_back(std::move(p));
+  }
+
+  // Calls each layer on its inbound nodes in the order they become ready (a shared layer's later
+  // node may wait for layers listed after it), as Keras's functional_from_config does.
+  void call_layers() {
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (Pending& p : pending_) {
+        while (p.next < p.nodes.size()) {
+          std::vector<Tensor> ins;
+          for (const Ref& r : p.nodes[p.next]) {
+            if (const Tensor* t = find(r)) ins.push_back(*t);
+          }
+          if (ins.size() != p.nodes[p.next].size()) break;
+          if (ins.empty()) bad(model_, str("layer '", p.name, "': an inbound node has no inputs"));
+          outputs_[p.name].push_back((*p.layer)(ins));
+          ++p.next;
+          progress = true;
+        }
+      }
+    }
+    for (const Pending& p : pending_) {
+      if (p.next < p.nodes.size()) {
+        bad(model_,
+            str("layer '", p.name, "': inbound node ", p.next, " refers to a tensor no layer produces"));
+      }
+    }
+  }
+
+  // The tensor a reference names; ValueError saying `what` refers to it when it does not exist.
+  const Tensor& tensor(const Config& reference, const std::string& what) const {
+    const Ref ref = ref_from(reference, model_);
+    const Tensor* t = find(ref);
+    if (!t) {
+      bad(model_, str(what, " refers to node ", ref.node, " tensor ", ref.tensor, " of '", ref.layer,
+                      "', which does not exist"));
+    }
+    return *t;
+  }
+
+ private:
   struct Pending {
     std::string name;
     std::shared_ptr<Layer> layer;
     std::vector<std::vector<Ref>> nodes;
     std::size_t next = 0;
   };
-  std::vector<Pending> pending;
-  std::map<std::string, std::vector<std::vector<Tensor>>> outputs;  // layer name -> per node
-  for (const Config& entry : layer_list) {
-    const std::string name =
-        name_in(entry, name_in(entry.is_object() ? entry.value("config", Config()) : Config(), ""));
-    if (name.empty()) bad(model, str("a layer entry has no name: ", text_of(entry)));
-    if (outputs.count(name)) bad(model, str("two layers are named '", name, "'"));
-    outputs[name];
-    if (entry.is_object() && entry.value("class_name", std::string()) == "InputLayer") {
-      outputs[name].push_back({input_from(field(entry, "config", model), model)});
-      continue;
-    }
-    Pending p{name, layer_from(entry, model, depth), {}, 0};
-    if (p.layer->name() != name) p.layer->set_name(name);
-    const Config inbound = entry.value("inbound_nodes", Config::array());
-    if (!inbound.is_array()) bad(model, str("layer '", name, "': inbound_nodes must be an array"));
-    for (const Config& node : inbound) {
-      if (!node.is_array())
-        bad(model, str("layer '", name, "': an inbound node must be an array of references"));
-      std::vector<Ref> refs;
-      for (const Config& r : node) refs.push_back(ref_from(r, model));
-      p.nodes.push_back(std::move(refs));
-    }
-    pending.push_back(std::move(p));
-  }
-  auto find = [&](const Ref& r) -> const Tensor* {
-    auto it = outputs.find(r.layer);
-    if (it == outputs.end() || r.node >= it->second.size() || r.tensor >= it->second[r.node].size())
+  const Tensor* find(const Ref& r) const {
+    auto it = outputs_.find(r.layer);
+    if (it == outputs_.end() || r.node >= it->second.size() || r.tensor >= it->second[r.node].size())
       return nullptr;
     return &it->second[r.node][r.tensor];
-  };
-  for (bool progress = true; progress;) {
-    progress = false;
-    for (Pending& p : pending) {
-      while (p.next < p.nodes.size()) {
-        std::vector<Tensor> ins;
-        for (const Ref& r : p.nodes[p.next]) {
-          if (const Tensor* t = find(r)) ins.push_back(*t);
-        }
-        if (ins.size() != p.nodes[p.next].size()) break;
-        if (ins.empty()) bad(model, str("layer '", p.name, "': an inbound node has no inputs"));
-        outputs[p.name].push_back((*p.layer)(ins));
-        ++p.next;
-        progress = true;
-      }
-    }
   }
-  for (const Pending& p : pending) {
-    if (p.next < p.nodes.size()) {
-      bad(model, str("layer '", p.name, "': inbound node ", p.next, " refers to a tensor no layer produces"));
-    }
-  }
-  auto resolve = [&](const char* key) {
-    const Config& list = field(config, key, model);
-    if (!list.is_array()) bad(model, str("\"", key, "\" must be an array"));
-    std::vector<Tensor> ts;
-    for (const Config& r : list) {
-      const Ref ref = ref_from(r, model);
-      const Tensor* t = find(ref);
-      if (!t)
-        bad(model, str(key, " refers to node ", ref.node, " tensor ", ref.tensor, " of '", ref.layer,
-                       "', which does not exist"));
-      ts.push_back(*t);
-    }
-    return ts;
-  };
-  Model m(resolve("input_layers"), resolve("output_layers"));
+  std::string model_;
+  std::vector<Pending> pending_;
+  std::map<std::string, std::vector<std::vector<Tensor>>> outputs_;
+};
+
+const Config& array_field(const Config& config, const char* key, const std::string& model) {
+  const Config& list = field(config, key, model);
+  if (!list.is_array()) bad(model, str("\"", key, "\" must be an array"));
+  return list;
+}
+
+// Rebuilds a Functional config: its layers, their calls, inputs, outputs and model-level losses.
+Model functional_from(const Config& config, int depth) {
+  const std::string model = name_in(config, "?");
+  GraphBuilder graph(model);
+  for (const Config& entry : array_field(config, "layers", model)) graph.add_entry(entry, depth);
+  graph.call_layers();
+  std::vector<Tensor> inputs, outputs;
+  for (const Config& r : array_field(config, "input_layers", model))
+    inputs.push_back(graph.tensor(r, "input_layers"));
+  for (const Config& r : array_field(config, "output_layers", model))
+    outputs.push_back(graph.tensor(r, "output_layers"));
+  Model m(inputs, outputs);
   if (model != "?") m.name(model);
+  const Config losses = config.value("graph_losses", Config::array());
+  if (!losses.is_array()) bad(model, "\"graph_losses\" must be an array");
+  for (const Config& entry : losses) {
+    if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string()) {
+      bad(model, str("a graph loss must be [name, tensor reference], got ", text_of(entry)));
+    }
+    const std::string name = entry[0].get<std::string>();
+    m.add_loss(graph.tensor(entry[1], "graph loss '" + name + "'"), name);
+  }
   return m;
 }
 
 Model sequential_from(const Config& config, int depth) {
   const std::string model = name_in(config, "?");
-  const Config& layer_list = field(config, "layers", model);
-  if (!layer_list.is_array()) bad(model, "\"layers\" must be an array");
+  const Config& layer_list = array_field(config, "layers", model);
   Sequential s;
   if (model != "?") s.name(model);
   for (std::size_t i = 0; i < layer_list.size(); ++i) {

@@ -245,6 +245,27 @@ TEST(Saving, LearningRateSchedulesComeBackWithTheOptimizer) {
   EXPECT_EQ(loaded.optimizer()->learning_rate(), model.optimizer()->learning_rate());
 }
 
+// A model-level add_loss on a symbolic tensor is part of the saved graph, so a reloaded
+// checkpoint trains on the same total loss.
+TEST(Saving, ModelLevelAddLossIsSavedWithTheGraph) {
+  TempDir dir;
+  layers::register_lambda("saving_test_mean_square",
+                          [](const Tensor& t) { return ops::mean(ops::square(t)); });
+  set_random_seed(23);
+  auto in = Input({6});
+  Tensor h = layers::Dense(8).activation("relu").name("hidden")(in);
+  Model model({in}, {layers::Dense(3).name("logits")(h)});
+  model.add_loss(layers::Lambda::from_registry("saving_test_mean_square").name("penalty")(h),
+                 "hidden_energy");
+  model.compile(adam_ce());
+  const Blobs d = blobs(16);
+  model.save(dir.file("l.safetensors"));
+  Model loaded = load_model(dir.file("l.safetensors"));
+  const auto want = model.evaluate(d.x, d.y), got = loaded.evaluate(d.x, d.y);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(got.count(model.name() + "/hidden_energy"), 1u);
+}
+
 TEST(Saving, SaveWeightsAndLoadWeightsIntoTheSameArchitecture) {
   TempDir dir;
   Model trained = mlp(1), fresh = mlp(2);
