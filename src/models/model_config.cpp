@@ -56,10 +56,13 @@ std::string name_in(const Config& config, const std::string& fallback) {
 
 Model build_model(const Config& class_and_config, int depth);
 
-// An Input from an InputLayer config: {"batch_input_shape": [null, d1, ...], "dtype", "name"}.
+// An Input from an InputLayer config: {"batch_input_shape": [null, d1, ...], "dtype", "name"}
+// ("batch_shape", Keras 3's key, is read too).
 Tensor input_from(const Config& config, const std::string& model) {
   const std::string name = name_in(config, "input");
-  const Config& shape = field(config, "batch_input_shape", model);
+  const bool keras3 =
+      config.is_object() && !config.contains("batch_input_shape") && config.contains("batch_shape");
+  const Config& shape = field(config, keras3 ? "batch_shape" : "batch_input_shape", model);
   if (!shape.is_array() || shape.empty())
     bad(model, str("InputLayer '", name, "': batch_input_shape must be [null, ...], got ", text_of(shape)));
   Shape dims;

@@ -492,6 +492,16 @@ TEST(Saving, LoadModelRefusesArchitecturesFarLargerThanTheFile) {
   expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "too large to allocate"});
 }
 
+// A Keras 3 style Sequential config (InputLayer with "batch_shape") builds.
+TEST(Saving, ModelFromJsonReadsKerasSequentialConfigs) {
+  Model m = model_from_json(R"({"class_name": "Sequential", "config": {"name": "seq", "layers": [
+    {"class_name": "InputLayer", "config": {"batch_shape": [null, 5], "dtype": "float32", "name": "in"}},
+    {"class_name": "Dense", "config": {"name": "d", "units": 2, "activation": "relu"}}]}})");
+  EXPECT_EQ(m.name(), "seq");
+  EXPECT_EQ(m.predict(Tensor::ones({3, 5})).shape(), (Shape{3, 2}));
+  EXPECT_EQ(m.count_params(), 12);
+}
+
 TEST(Saving, ModelFromJsonRejectsHostileConfigs) {
   expect_throw_with<ValueError>([] { (void)model_from_json(std::string(500, '[') + std::string(500, ']')); },
                                 {"nesting deeper than 64"});
