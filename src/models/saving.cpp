@@ -65,12 +65,10 @@ void check_lambdas_registered(const Layer& layer, std::set<const Layer*>& seen) 
   if (!seen.insert(&layer).second) return;
   if (const auto* lambda = dynamic_cast<const layers::LambdaLayer*>(&layer);
       lambda && !lambda->registered()) {
-    throw Error(str(
-        "Model::save: Lambda layer '", layer.name(), "' runs a function that was not registered under a ",
-        "name, so the saved model could not rebuild it; register it with layers::register_lambda(\"name\", "
-        "fn) ",
-        "and build the layer with layers::Lambda::from_registry(\"name\"), or save only the weights with ",
-        "save_weights()"));
+    throw Error(str("Model::save: Lambda layer '", layer.name(), "' runs a function that was not registered ",
+                    "under a name, so the saved model could not rebuild it; register it with ",
+                    "layers::register_lambda(\"name\", fn) and build the layer with ",
+                    "layers::Lambda::from_registry(\"name\"), or save only the weights with save_weights()"));
   }
   for (const auto& sub : layer.sublayers()) check_lambdas_registered(*sub, seen);
 }
@@ -96,22 +94,41 @@ Config compile_config(const detail::TrainingState& s) {
   return Config{{"losses", losses}, {"loss_weights", weights}, {"metrics", metrics}};
 }
 
+bool is_optimizer_entry(const std::string& name) { return name.rfind(kOptimizerPrefix, 0) == 0; }
+
+// JSON text of a config; ValueError (not a JSON library error) for names that are not UTF-8.
+std::string json_text(const Config& config, const std::string& path) {
+  try {
+    return config.dump();
+  } catch (const nlohmann::json::exception& e) {
+    throw ValueError(str("Model::save: ", path, ": a layer name or option is not valid UTF-8: ", e.what()));
+  }
+}
+
 void write_model(const FunctionalModel& m, const std::string& path, bool with_architecture,
                  const SaveOptions& o) {
   std::map<std::string, std::string> meta = o.metadata_;
   meta[kVersionKey] = kFormatVersion;
   const std::vector<NamedWeight> weights = weight_paths(m);
   std::vector<std::pair<std::string, Tensor>> tensors;
-  for (const NamedWeight& w : weights) tensors.emplace_back(w.name, w.value);
+  for (const NamedWeight& w : weights) {
+    if (is_optimizer_entry(w.name)) {
+      throw ValueError(str("Model::save: ", path, ": weight '", w.name,
+                           "' would be read back as optimizer state (", "names starting with \"",
+                           kOptimizerPrefix, "\" are reserved); rename the layer"));
+    }
+    tensors.emplace_back(w.name, w.value);
+  }
   if (with_architecture) {
     std::set<const Layer*> seen;
     check_lambdas_registered(m, seen);
-    meta[kConfigKey] = Config{{"class_name", m.class_name()}, {"config", m.get_config()}}.dump();
+    meta[kConfigKey] = json_text(Config{{"class_name", m.class_name()}, {"config", m.get_config()}}, path);
     if (o.include_optimizer_ && m.training_state && m.training_state->optimizer) {
       const Optimizer& opt = *m.training_state->optimizer;
-      meta[kOptimizerKey] = opt.get_config().dump();
-      if (Config compile = compile_config(*m.training_state); !compile.is_null())
-        meta[kCompileKey] = compile.dump();
+      meta[kOptimizerKey] = json_text(opt.get_config(), path);
+      if (Config compile = compile_config(*m.training_state); !compile.is_null()) {
+        meta[kCompileKey] = json_text(compile, path);
+      }
       for (const auto& [key, value] : opt.state(weights)) tensors.emplace_back(kOptimizerPrefix + key, value);
     }
   }
@@ -133,8 +150,6 @@ void* raw(Tensor& t) {
   }
   return nullptr;
 }
-
-bool is_optimizer_entry(const std::string& name) { return name.rfind(kOptimizerPrefix, 0) == 0; }
 
 // The file tensor each model weight takes (model path -> file name): by path when every path is
 // in the file; otherwise by position when the file's weights, in the order written, have the

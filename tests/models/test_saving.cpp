@@ -341,6 +341,14 @@ TEST(Saving, UnregisteredLambdaCannotBeSavedButItsWeightsCan) {
   EXPECT_NO_THROW(model.save_weights(dir.file("w.safetensors")));
 }
 
+TEST(Saving, ALayerNamedOptimizerIsRefusedRatherThanMisread) {
+  TempDir dir;
+  auto in = Input({2});
+  Model model({in}, {layers::Dense(1).name("optimizer")(in)});
+  expect_throw_with<ValueError>([&] { model.save_weights(dir.file("w.safetensors")); },
+                                {"weight 'optimizer/kernel'", "reserved", "rename the layer"});
+}
+
 TEST(Saving, RegisteredLambdaRoundTrips) {
   TempDir dir;
   layers::register_lambda("saving_test_triple", [](const Tensor& t) { return t * 3.0; });
