@@ -478,6 +478,11 @@ TEST(Saving, LoadModelRejectsAWrongArchitecture) {
   expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "\"normnet.config\"", "invalid JSON"});
   io::write_safetensors(path, {}, {{"normnet.config", R"({"class_name": "Dense", "config": {"units": 3}})"}});
   expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "'Dense' is not a model"});
+  io::write_safetensors(path, {}, {{"normnet.config", std::string(100, '[') + std::string(100, ']')}});
+  expect_throw_with<IoError>([&] { (void)load_model(path); },
+                             {path, "\"normnet.config\"", "nesting deeper than 64"});
+  io::write_safetensors(path, {{"x", Tensor::ones({2})}}, {});  // no __metadata__ at all
+  expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "no model architecture"});
   io::write_safetensors(path, {}, {{"normnet.config", "{}"}, {"normnet.format_version", "99"}});
   expect_throw_with<IoError>([&] { (void)load_model(path); }, {path, "format version \"99\""});
 }
