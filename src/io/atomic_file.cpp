@@ -127,7 +127,11 @@ void write_file_atomically(const std::string& path, const std::vector<std::strin
   const int rc = ::fsync(dir_fd);
   const int err = errno;
   ::close(dir_fd);
-  if (rc != 0) throw IoError(str(path, ": fsync of its directory failed: ", std::strerror(err)));
+  // Some filesystems cannot fsync a directory (EINVAL, ENOTSUP); the rename has happened then,
+  // and nothing more can be done for durability, as SQLite and others also accept.
+  if (rc != 0 && err != EINVAL && err != ENOTSUP) {
+    throw IoError(str(path, ": fsync of its directory failed: ", std::strerror(err)));
+  }
 }
 
 std::vector<std::string> temp_files_of(const std::string& path) {
