@@ -145,8 +145,11 @@ class Model : public LayerHandle<FunctionalModel> {
   void save(const std::string& path, const SaveOptions& options = {}) const;
   // Weights only (any model; unregistered Lambdas allowed), by weight path ("dense/kernel").
   void save_weights(const std::string& path) const;
-  // Loads weights saved by save() or save_weights() into this (built) model; Error naming the
-  // file and the weight on a missing name or a shape or dtype mismatch; nothing is changed then.
+  // Loads weights saved by save() or save_weights() into this (built) model, by weight path, or
+  // by position when the paths differ but dtypes and shapes match one for one (a model built again
+  // in code has new automatic layer names). ValueError naming the file and every missing,
+  // unexpected or mismatched weight; nothing is changed then. When this model is compiled with an
+  // optimizer of the class saved in the file, the optimizer's state is restored too.
   void load_weights(const std::string& path);
 };
 
