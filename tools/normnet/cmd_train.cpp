@@ -97,7 +97,7 @@ void run_train(const TrainArgs& a) {
   if (!a.csv.empty()) fit.callback(callbacks::CSVLogger(a.csv, /*append=*/done > 0));
   std::cerr << "Training '" << model.name() << "' (" << model.count_params() << " parameters) on "
             << train.x.shape()[0] << " Fashion-MNIST images: epochs " << done + 1 << " to " << a.epochs << ", batch "
-            << a.batch_size << ", seed " << a.seed << ", " << get_num_threads() << " threads\n";
+            << a.batch_size << ", seed " << a.seed << ", threads " << get_num_threads() << "\n";
   const History history = model.fit(train.x, train.y, fit);
 
   model.save(a.output, SaveOptions().metadata("normnet.epoch", std::to_string(done + static_cast<int>(history.epoch.size()))));
