@@ -19,7 +19,9 @@ namespace {
 constexpr int64_t kGrainCheap = int64_t{1} << 16;
 constexpr int64_t kGrainTranscendental = int64_t{1} << 14;
 
-// Runs body(i) for every i in [0, n): vectorized, and across threads when n >= grain.
+// Runs body(i) for every i in [0, n): vectorized, and across threads when n >= grain. Bodies
+// capture by value ([=]): GCC 12 reloaded pointers captured by reference on every iteration and
+// left those loops scalar (perf annotate of relu's backward, docs/benchmarks.md).
 template <class Body>
 inline void for_each_index(int64_t n, int64_t grain, const Body& body) {
   if (n < grain) {
@@ -36,63 +38,63 @@ inline void for_each_index(int64_t n, int64_t grain, const Body& body) {
 // y = −x  ⇒  dx = −dy
 template <class T>
 void neg_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = -x[i]; });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = -x[i]; });
 }
 template <class T>
 void neg_backward(const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] -= dy[i]; });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] -= dy[i]; });
 }
 
 // y = eˣ  ⇒  dx = dy·y. Overflows to +inf past ln(max) as IEEE says; the gradient there is inf.
 template <class T>
 void exp_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = simd_exp(x[i]); });
+  for_each_index(n, kGrainTranscendental, [=](int64_t i) { y[i] = simd_exp(x[i]); });
 }
 template <class T>
 void exp_backward(const T* y, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * y[i]; });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += dy[i] * y[i]; });
 }
 
 // y = ln x  ⇒  dx = dy/x. At x = 0: y = −inf and dx = dy/0 (±inf; NaN when dy = 0), as IEEE and
 // PyTorch; x < 0 gives NaN.
 template <class T>
 void log_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = std::log(x[i]); });
+  for_each_index(n, kGrainTranscendental, [=](int64_t i) { y[i] = std::log(x[i]); });
 }
 template <class T>
 void log_backward(const T* x, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] / x[i]; });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += dy[i] / x[i]; });
 }
 
 // y = √x  ⇒  dx = dy/(2y). At x = 0: dx = dy/0 = ±inf (NaN when dy = 0), as IEEE and PyTorch;
 // TensorFlow's sqrt_grad gives the same.
 template <class T>
 void sqrt_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = std::sqrt(x[i]); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = std::sqrt(x[i]); });
 }
 template <class T>
 void sqrt_backward(const T* y, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] / (T(2) * y[i]); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += dy[i] / (T(2) * y[i]); });
 }
 
 // y = x²  ⇒  dx = 2x·dy
 template <class T>
 void square_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = x[i] * x[i]; });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = x[i] * x[i]; });
 }
 template <class T>
 void square_backward(const T* x, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += T(2) * x[i] * dy[i]; });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += T(2) * x[i] * dy[i]; });
 }
 
 // y = |x|  ⇒  dx = sign(x)·dy; at x = 0 the subgradient 0 (PyTorch, TensorFlow).
 template <class T>
 void abs_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = std::abs(x[i]); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = std::abs(x[i]); });
 }
 template <class T>
 void abs_backward(const T* x, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) {
+  for_each_index(n, kGrainCheap, [=](int64_t i) {
     dx[i] += x[i] > T(0) ? dy[i] : (x[i] < T(0) ? -dy[i] : T(0));
   });
 }
@@ -100,7 +102,7 @@ void abs_backward(const T* x, const T* dy, T* dx, int64_t n) {
 // y = sign(x): piecewise constant, so the gradient is 0 and there is no backward kernel.
 template <class T>
 void sign_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) {
+  for_each_index(n, kGrainCheap, [=](int64_t i) {
     y[i] = x[i] > T(0) ? T(1) : (x[i] < T(0) ? T(-1) : (x[i] == T(0) ? T(0) : x[i]));
   });
 }
@@ -111,7 +113,7 @@ template <class T>
 void pow_forward(const T* x, double p, T* y, int64_t n) {
   if (p == 2.0) return square_forward(x, y, n);  // the common case, without a libm call
   const T pt = static_cast<T>(p);
-  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = std::pow(x[i], pt); });
+  for_each_index(n, kGrainTranscendental, [=](int64_t i) { y[i] = std::pow(x[i], pt); });
 }
 template <class T>
 void pow_backward(const T* x, double p, const T* dy, T* dx, int64_t n) {
@@ -119,22 +121,28 @@ void pow_backward(const T* x, double p, const T* dy, T* dx, int64_t n) {
   if (p == 2.0) return square_backward(x, dy, dx, n);
   const T pt = static_cast<T>(p);
   const T pm1 = static_cast<T>(p - 1.0);
-  for_each_index(n, kGrainTranscendental, [&](int64_t i) { dx[i] += dy[i] * pt * std::pow(x[i], pm1); });
+  for_each_index(n, kGrainTranscendental, [=](int64_t i) { dx[i] += dy[i] * pt * std::pow(x[i], pm1); });
 }
 
 // y = max(x, 0)  ⇒  dx = dy·[x > 0]; at x = 0 the gradient is 0 (PyTorch, TensorFlow). NaN is
 // passed through (std::max would hide it), so TerminateOnNaN still sees it.
 template <class T>
 void relu_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = x[i] > T(0) || x[i] != x[i] ? x[i] : T(0); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = x[i] > T(0) || x[i] != x[i] ? x[i] : T(0); });
 }
 template <class T>
 void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += y[i] > T(0) ? dy[i] : T(0); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) {
+    const T g = dy[i];  // loaded unconditionally, so the select vectorizes (a branch would not)
+    dx[i] += y[i] > T(0) ? g : T(0);
+  });
 }
 template <class T>
 void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] = y[i] > T(0) ? dy[i] : T(0); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) {
+    const T g = dy[i];
+    dx[i] = y[i] > T(0) ? g : T(0);
+  });
 }
 
 // y = 1/(1 + e⁻ˣ)  ⇒  dx = dy·y·(1 − y). Computed from e = e^−|x| ≤ 1, so neither branch
@@ -142,24 +150,24 @@ void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n) {
 // sigmoid(−100) ≈ 3.7e−44 instead of rounding 1 − (1 − y) to 0).
 template <class T>
 void sigmoid_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainTranscendental, [&](int64_t i) {
+  for_each_index(n, kGrainTranscendental, [=](int64_t i) {
     const T e = simd_exp(-std::abs(x[i]));
     y[i] = x[i] >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
   });
 }
 template <class T>
 void sigmoid_backward(const T* y, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
 }
 
 // y = tanh x  ⇒  dx = dy·(1 − y²)
 template <class T>
 void tanh_forward(const T* x, T* y, int64_t n) {
-  for_each_index(n, kGrainTranscendental, [&](int64_t i) { y[i] = simd_tanh(x[i]); });
+  for_each_index(n, kGrainTranscendental, [=](int64_t i) { y[i] = simd_tanh(x[i]); });
 }
 template <class T>
 void tanh_backward(const T* y, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
 }
 
 // y = min(max(x, lo), hi)  ⇒  dx = dy·[lo ≤ x ≤ hi]: the bounds themselves pass the gradient
@@ -192,7 +200,7 @@ inline To convert(From v) {
 
 template <class From, class To>
 void cast_forward(const From* x, To* y, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { y[i] = convert<From, To>(x[i]); });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = convert<From, To>(x[i]); });
 }
 
 namespace {
@@ -222,7 +230,7 @@ void dropout_forward(const T* x, double rate, uint64_t seed, T* mask, T* y, int6
 }
 template <class T>
 void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [&](int64_t i) { dx[i] += dy[i] * mask[i]; });
+  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += dy[i] * mask[i]; });
 }
 
 // Explicit instantiations for float and double.
