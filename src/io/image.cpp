@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -84,17 +85,84 @@ void convert_pixel(const uint8_t* in, int n, uint8_t* out, int c) {
   if (c == 4) out[3] = alpha;
 }
 
+// 2^28 bytes (256 MiB) is far above any image of at most kMaxPixels pixels in these formats.
+constexpr std::size_t kMaxFileBytes = std::size_t{1} << 28;
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!file) throw IoError(str("read_image: cannot open '", path, "' (missing or unreadable)"));
+  std::vector<uint8_t> bytes;
+  uint8_t chunk[1 << 16];
+  std::size_t got = 0;
+  while ((got = std::fread(chunk, 1, sizeof chunk, file.get())) > 0) {
+    if (bytes.size() + got > kMaxFileBytes) {
+      throw IoError(str("read_image: '", path, "' is larger than ", kMaxFileBytes, " bytes; refusing it"));
+    }
+    bytes.insert(bytes.end(), chunk, chunk + got);
+  }
+  if (std::ferror(file.get())) throw IoError(str("read_image: reading '", path, "' failed"));
+  return bytes;
+}
+
+// stb 2.27 builds a JPEG Huffman table without checking that its 16 code counts sum to at most
+// 256, and then writes past its 257-entry arrays (upstream fixed it later; found here by fuzzing
+// under UBSan). So a JPEG is walked first the way stb reads it, and any DHT segment stb could reach
+// is checked: marker segments are skipped by their length (APPn, COM and the rest, whose content
+// stb never parses as markers), and every other byte, junk or entropy-coded data, is scanned for
+// FF xx. The walk only over-approximates what stb visits; a valid JPEG is never refused.
+bool dht_segment_too_large(const std::vector<uint8_t>& b, std::size_t at, long length) {
+  const auto byte = [&](std::size_t i) -> int { return i < b.size() ? b[i] : 0; };  // stb reads 0 past the end
+  long remaining = length - 2;
+  at += 2;
+  while (remaining > 0 && at < b.size()) {  // as stbi__process_marker's DHT loop
+    int codes = 0;
+    for (int k = 1; k <= 16; ++k) codes += byte(at + k);
+    if (codes > 256) return true;
+    at += 17 + static_cast<std::size_t>(codes);
+    remaining -= 17 + codes;
+  }
+  return false;
+}
+
+bool has_oversized_huffman_table(const std::vector<uint8_t>& b) {
+  std::size_t i = 0;
+  while (i < b.size() && b[i] == 0xFF) ++i;  // stb's SOI may follow several FF bytes
+  if (i == 0 || i >= b.size() || b[i] != 0xD8) return false;  // not a JPEG to stb
+  ++i;
+  while (i < b.size()) {
+    if (b[i] != 0xFF) {
+      ++i;
+      continue;
+    }
+    while (i < b.size() && b[i] == 0xFF) ++i;  // fill bytes
+    if (i >= b.size()) break;
+    const int marker = b[i++];
+    // Stuffed zero, RSTn, TEM, SOI, EOI: no length; keep scanning.
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) continue;
+    const long length = i + 1 < b.size() ? (long{b[i]} << 8 | b[i + 1]) : 0;
+    if (marker == 0xC4 && dht_segment_too_large(b, i, length)) return true;
+    if (length >= 2) i += static_cast<std::size_t>(length);
+  }
+  return false;
+}
+
 }  // namespace
 
 Tensor read_image(const std::string& path, int channels) {
   if (channels != 0 && channels != 1 && channels != 3 && channels != 4) {
     throw ValueError(str("read_image: channels must be 0 (as in the file), 1, 3 or 4, got ", channels));
   }
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
-  if (!file) throw IoError(str("read_image: cannot open '", path, "' (missing or unreadable)"));
-
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    throw IoError(str("read_image: '", path, "' is too large"));
+  }
+  const int size = static_cast<int>(bytes.size());
+  // Before any stb call: stbi_info parses a JPEG's tables too.
+  if (has_oversized_huffman_table(bytes)) {
+    throw IoError(str("read_image: '", path, "' is corrupt (a JPEG Huffman table with more than 256 codes)"));
+  }
   int width = 0, height = 0, file_channels = 0;
-  if (!stbi_info_from_file(file.get(), &width, &height, &file_channels)) {
+  if (!stbi_info_from_memory(bytes.data(), size, &width, &height, &file_channels)) {
     throw IoError(str("read_image: '", path, "' is not a readable PNG/JPEG/BMP/GIF/PNM image (",
                       stbi_failure_reason(), ")"));
   }
@@ -105,7 +173,7 @@ Tensor read_image(const std::string& path, int channels) {
   }
 
   int w = 0, h = 0, n = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(stbi_load_from_file(file.get(), &w, &h, &n, 0),
+  std::unique_ptr<stbi_uc, void (*)(void*)> decoded(stbi_load_from_memory(bytes.data(), size, &w, &h, &n, 0),
                                                     stbi_image_free);
   if (!decoded || n < 1 || n > 4) {
     throw IoError(str("read_image: cannot decode '", path, "' (", stbi_failure_reason(), ")"));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -104,6 +105,21 @@ TEST_F(ImageFiles, SixteenBitPnmConvertsChannels) {
   EXPECT_EQ(io::read_image(path("deep.ppm"), 1).to_vector<float>(), (std::vector<float>{91.0f / 255.0f}));
   EXPECT_EQ(io::read_image(path("deep.ppm"), 4).to_vector<float>(),
             (std::vector<float>{1.0f, 0.0f, 128.0f / 255.0f, 1.0f}));
+}
+
+// A JPEG whose Huffman table claims 16·17 = 272 codes: stb 2.27 would write past its 257-entry
+// table; read_image refuses the file first.
+TEST_F(ImageFiles, JpegWithOversizedHuffmanTableIsRefused) {
+  // SOI, DHT (length 0x123: class/id byte, 16 counts of 17, 272 symbols), EOI.
+  std::vector<unsigned char> jpeg(7 + 16 + 272 + 2, 0);
+  const unsigned char head[] = {0xFF, 0xD8, 0xFF, 0xC4, 0x01, 0x23, 0x00};
+  std::copy(std::begin(head), std::end(head), jpeg.begin());
+  std::fill_n(jpeg.begin() + 7, 16, 17);
+  jpeg[jpeg.size() - 2] = 0xFF;
+  jpeg[jpeg.size() - 1] = 0xD9;
+  write_bytes("bad_table.jpg", jpeg);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("bad_table.jpg")); },
+                             {"read_image", "bad_table.jpg", "Huffman table"});
 }
 
 TEST_F(ImageFiles, OverwritesAtomicallyAndLeavesNoTemporary) {
