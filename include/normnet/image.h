@@ -11,10 +11,12 @@
 
 namespace normnet::io {
 
-// The image at `path` as [H, W, C] float32 in [0, 1] (8-bit samples / 255). `channels` = 0 keeps
-// the file's channels; 1 (gray), 3 (RGB) or 4 (RGBA) converts. IoError naming the file for a
-// missing, unreadable, corrupt or oversized (more than 2^26 pixels) image; ValueError for
-// another `channels`.
+// The image at `path` as [H, W, C] float32 in [0, 1] (8-bit samples / 255; 16-bit files keep
+// their high byte). `channels` = 0 keeps the file's channels (1 gray, 2 gray + alpha, 3 RGB,
+// 4 RGBA); 1, 3 or 4 converts as stb does: gray is replicated, RGB becomes gray by the luminance
+// (77·R + 150·G + 29·B) / 256, alpha is kept or set to 1. IoError naming the file for a missing,
+// unreadable, corrupt or oversized (more than 2^26 pixels, or a file over 256 MiB) image;
+// ValueError for another `channels`.
 [[nodiscard]] Tensor read_image(const std::string& path, int channels = 0);
 
 // Writes [H, W, C] (C = 1, 3 or 4; float32 or float64) as an 8-bit PNG: values are clamped to
