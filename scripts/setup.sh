@@ -29,7 +29,10 @@ packages=(
   libbenchmark-dev                         # kernel benchmarks
   dataset-fashion-mnist                    # the training data set
 )
-bench_packages=(libtorch-dev)
+# libtorch finds BLAS through libblas.so.3; without OpenBLAS that is netlib's reference BLAS, which
+# made the libtorch peer about 1.6x slower per step (docs/benchmarks.md). The OpenMP build honours
+# OMP_NUM_THREADS like both benchmarked programs.
+bench_packages=(libtorch-dev libopenblas0-openmp)
 
 with_bench="${NORMNET_BENCH:-0}"
 for arg in "$@"; do

@@ -2,7 +2,10 @@
 // to this executable), each mode of each in its own process, alternating, with the same thread
 // count (NORMNET_NUM_THREADS and OMP_NUM_THREADS); reads their RESULT lines and each process's peak
 // RSS (wait4's ru_maxrss) and prints medians over --reps and the ratios normnet/libtorch.
-//   bench_fashion_cnn --steps 40 --reps 3 [--epochs 0] [--threads 2]
+//   bench_fashion_cnn --steps 40 --reps 3 [--epochs 0] [--threads 2] [--omp-wait-policy passive]
+// --omp-wait-policy sets OMP_WAIT_POLICY for both programs (both use libgomp): on a machine whose
+// cores are shared with other jobs, spinning at barriers while the partner thread is preempted
+// dominated both programs' times (docs/benchmarks.md); "default" leaves it unset.
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -113,11 +116,26 @@ void print_tables(const std::vector<Side>& sides, int steps, int reps, int epoch
   row("peak RSS, MiB", "epochs_rss_mib", sides);
 }
 
+// The first three fields of /proc/loadavg (1, 5, 15 minutes): how busy the shared machine was.
+std::string load_average() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (!f) return "unknown";
+  double a = 0, b = 0, c = 0;
+  const int got = std::fscanf(f, "%lf %lf %lf", &a, &b, &c);
+  std::fclose(f);
+  if (got != 3) return "unknown";
+  char text[64];
+  std::snprintf(text, sizeof text, "%.2f %.2f %.2f", a, b, c);
+  return text;
+}
+
 void run(const nb::Args& args, const std::filesystem::path& dir) {
   const int steps = args.integer("steps", 40), warmup = args.integer("warmup", 3), reps = args.integer("reps", 3);
   const int epochs = args.integer("epochs", 0), threads = args.integer("threads", 2);
   setenv("NORMNET_NUM_THREADS", std::to_string(threads).c_str(), 1);
   setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+  const std::string wait_policy = args.str("omp-wait-policy", "default");
+  if (wait_policy != "default") setenv("OMP_WAIT_POLICY", wait_policy.c_str(), 1);
   std::vector<Side> sides{{"normnet", (dir / "fashion_cnn_normnet").string(), {}}};
   const auto peer = dir / "peer_fashion_cnn_torch";
   if (std::filesystem::exists(peer)) sides.push_back({"libtorch", peer.string(), {}});
@@ -126,8 +144,10 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  std::printf("bench_fashion_cnn %s: %d thread(s), batch %d, %d timed steps after %d warm-up per process, "
-              "%d repetition(s), sides alternating\n", date, threads, nb::kBatch, steps, warmup, reps);
+  std::printf("bench_fashion_cnn %s: %d thread(s), OMP_WAIT_POLICY %s, batch %d, %d timed steps after %d "
+              "warm-up per process, %d repetition(s), sides alternating\n",
+              date, threads, wait_policy.c_str(), nb::kBatch, steps, warmup, reps);
+  std::printf("load average at start: %s\n", load_average().c_str());
   const std::vector<std::string> timed{"--steps", std::to_string(steps), "--warmup", std::to_string(warmup)};
   for (const std::string mode : {"train", "infer", "phases"}) {
     for (int r = 0; r < reps; ++r) {
@@ -143,6 +163,7 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   if (epochs > 0) {
     for (Side& side : sides) side.add(run_program(side.program, {"--mode", "epochs", "--epochs", std::to_string(epochs)}), "epochs_");
   }
+  std::printf("load average at end: %s\n", load_average().c_str());
   print_tables(sides, steps, reps, epochs);
 }
 
