@@ -148,6 +148,22 @@ bool has_oversized_huffman_table(const std::vector<uint8_t>& b) {
 
 }  // namespace
 
+// The fewest bytes a file of `pixels` pixels can have, so that a tiny file cannot claim a huge
+// image (stb fills a truncated uncompressed image with zeros rather than failing). Binary PNM
+// and uncompressed BMP store every pixel: at least one byte per sample (PNM) or bpp/8 per pixel
+// (BMP). Compressed formats are bounded by 16384 pixels per byte, above deflate's best ratio
+// for 1-bit PNGs (about 8 · 1032) and what JPEG and GIF can reach.
+int64_t min_encoded_bytes(const std::vector<uint8_t>& b, int64_t pixels, int file_channels) {
+  const auto le16 = [&](std::size_t at) { return static_cast<int64_t>(b[at] | (b[at + 1] << 8)); };
+  const auto le32 = [&](std::size_t at) { return le16(at) | (le16(at + 2) << 16); };
+  if (b.size() >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return pixels * file_channels;
+  if (b.size() >= 34 && b[0] == 'B' && b[1] == 'M' && le32(14) >= 40) {
+    const int64_t bpp = le16(28), compression = le32(30);
+    if (compression == 0 || compression == 3) return pixels * bpp / 8;
+  }
+  return pixels / 16384;
+}
+
 Tensor read_image(const std::string& path, int channels) {
   if (channels != 0 && channels != 1 && channels != 3 && channels != 4) {
     throw ValueError(str("read_image: channels must be 0 (as in the file), 1, 3 or 4, got ", channels));
@@ -170,6 +186,10 @@ Tensor read_image(const std::string& path, int channels) {
   if (width <= 0 || height <= 0 || pixels > kMaxPixels) {
     throw IoError(str("read_image: '", path, "' is ", width, " x ", height,
                       " pixels; at most ", kMaxPixels, " are accepted"));
+  }
+  if (static_cast<int64_t>(bytes.size()) < min_encoded_bytes(bytes, pixels, file_channels)) {
+    throw IoError(str("read_image: '", path, "' is truncated or corrupt: ", bytes.size(), " bytes cannot hold a ",
+                      width, " x ", height, " image"));
   }
 
   int w = 0, h = 0, n = 0;

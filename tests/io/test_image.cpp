@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -120,6 +121,40 @@ TEST_F(ImageFiles, JpegWithOversizedHuffmanTableIsRefused) {
   write_bytes("bad_table.jpg", jpeg);
   expect_throw_with<IoError>([&] { (void)io::read_image(path("bad_table.jpg")); },
                              {"read_image", "bad_table.jpg", "Huffman table"});
+}
+
+// Tiny files that claim large uncompressed images: stb would decode them into zero-filled
+// tensors of hundreds of MB; read_image refuses them before decoding.
+TEST_F(ImageFiles, TruncatedUncompressedImagesAreRefused) {
+  const std::string ppm_header = "P6\n4000 3000\n255\n";
+  std::vector<unsigned char> ppm(ppm_header.begin(), ppm_header.end());
+  ppm.insert(ppm.end(), 30, 7);
+  write_bytes("short.ppm", ppm);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("short.ppm")); },
+                             {"read_image", "short.ppm", "truncated", "4000 x 3000"});
+
+  // BITMAPFILEHEADER + BITMAPINFOHEADER (40 bytes): 4000 x 3000, 24 bits, BI_RGB, then 36 bytes.
+  std::vector<unsigned char> bmp(54 + 36, 0);
+  const auto put = [&](std::size_t at, uint32_t v, int n) {
+    for (int k = 0; k < n; ++k) bmp[at + k] = static_cast<unsigned char>(v >> (8 * k));
+  };
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  put(2, static_cast<uint32_t>(bmp.size()), 4);
+  put(10, 54, 4);
+  put(14, 40, 4);
+  put(18, 4000, 4);
+  put(22, 3000, 4);
+  put(26, 1, 2);
+  put(28, 24, 2);
+  write_bytes("short.bmp", bmp);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("short.bmp")); },
+                             {"read_image", "short.bmp", "truncated", "4000 x 3000"});
+  // The same header with its full 4000·3000·3 bytes of pixels reads.
+  bmp.resize(54 + std::size_t{4000} * 3000 * 3, 0);
+  put(2, static_cast<uint32_t>(bmp.size()), 4);
+  write_bytes("full.bmp", bmp);
+  EXPECT_EQ(io::read_image(path("full.bmp")).shape(), (Shape{3000, 4000, 3}));
 }
 
 TEST_F(ImageFiles, OverwritesAtomicallyAndLeavesNoTemporary) {
