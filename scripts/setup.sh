@@ -28,6 +28,7 @@ packages=(
   libgtest-dev libgmock-dev                # the test suite
   libbenchmark-dev                         # kernel benchmarks
   dataset-fashion-mnist                    # the training data set
+  clang libclang-rt-14-dev libomp-14-dev   # libFuzzer targets (scripts/fuzz.sh): clang 14, its fuzzer runtime, OpenMP
 )
 # libtorch finds BLAS through libblas.so.3; without OpenBLAS that is netlib's reference BLAS, which
 # made the libtorch peer about 1.6x slower per step (docs/benchmarks.md). The OpenMP build honours

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the dependencies, configures (Release, Ninja, build dir `build`), builds everything with
-# every core and runs the whole CTest suite. Exits non-zero on any failure.
+# every core and runs the whole CTest suite; then builds it again with AddressSanitizer and
+# UndefinedBehaviorSanitizer (build dir `build-asan`) and runs the whole suite there; then runs
+# each libFuzzer target for 60 s (scripts/fuzz.sh, build dir `build-fuzz`). Exits non-zero on any
+# failure.
 #
 #   bash scripts/test.sh                          # what CI runs (.ci/run)
 #   bash scripts/test.sh -DNORMNET_SANITIZE=ON    # extra arguments go to cmake's configure step
 # Environment: NORMNET_BUILD_DIR (default build), NORMNET_JOBS (default: every core),
 # NORMNET_TEST_TIMEOUT (seconds per test without its own TIMEOUT, default 600),
-# NORMNET_CCACHE=0 to build without ccache.
+# NORMNET_CCACHE=0 to build without ccache, NORMNET_SANITIZE_PASS=0 to skip the sanitizer pass,
+# NORMNET_FUZZ_PASS=0 to skip fuzzing (FUZZ_SECONDS sets its length per target).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,4 +31,25 @@ cmake --build "$build_dir" --parallel "$jobs"
 step "test ($jobs at a time)"
 ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --parallel "$jobs" \
   --timeout "${NORMNET_TEST_TIMEOUT:-600}"
+
+if [[ "${NORMNET_SANITIZE_PASS:-1}" != 0 ]]; then
+  asan_dir="${build_dir}-asan"
+  step "configure $asan_dir (AddressSanitizer + UndefinedBehaviorSanitizer)"
+  cmake -S . -B "$asan_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+    -DNORMNET_SANITIZE=ON \
+    -DNORMNET_BUILD_BENCHMARKS=OFF "${launcher[@]}" "$@"
+  step "build $asan_dir ($jobs jobs)"
+  cmake --build "$asan_dir" --parallel "$jobs"
+  step "test under sanitizers ($jobs at a time)"
+  # Any sanitizer report fails the test: UBSan aborts (-fno-sanitize-recover), ASan always does.
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}" \
+  UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+    ctest --test-dir "$asan_dir" --output-on-failure --no-tests=error --parallel "$jobs" \
+    --timeout "${NORMNET_TEST_TIMEOUT:-600}"
+fi
+
+if [[ "${NORMNET_FUZZ_PASS:-1}" != 0 ]]; then
+  step "fuzz"
+  bash scripts/fuzz.sh
+fi
 step "done"
