@@ -21,7 +21,7 @@ namespace {
 struct TrainArgs {
   std::string config, data, output = "fashion_cnn.safetensors", checkpoint, plot, csv, resume;
   int epochs = 3, threads = 0;
-  int64_t batch_size = zoo::kFashionCnnBatchSize, limit = 0;
+  int64_t batch_size = zoo::kFashionCnnBatchSize, limit = 0, test_limit = 0;
   double learning_rate = 1e-3;
   uint64_t seed = 1;
   bool no_checkpoint = false;
@@ -89,6 +89,7 @@ void run_train(const TrainArgs& a) {
   apply_threads(a.threads);
   const datasets::Dataset data = datasets::fashion_mnist(a.data);
   const datasets::Split train = first_samples(data.train, a.limit, "train --limit");
+  const datasets::Split test = first_samples(data.test, a.test_limit, "train --test-limit");
   auto [model, done] = starting_model(a);
 
   FitOptions fit = FitOptions().epochs(a.epochs).initial_epoch(done).batch_size(a.batch_size).seed(a.seed).verbose(1);
@@ -102,9 +103,9 @@ void run_train(const TrainArgs& a) {
 
   model.save(a.output, SaveOptions().metadata("normnet.epoch", std::to_string(done + static_cast<int>(history.epoch.size()))));
   if (!a.plot.empty()) history.plot_svg(a.plot, "normnet train: " + model.name());
-  const auto test = model.evaluate(data.test.x, data.test.y, 256);
-  std::cout << "test loss: " << fixed(test.at("loss")) << "\n"
-            << "test accuracy: " << fixed(test.at("accuracy")) << "\n"
+  const auto result = model.evaluate(test.x, test.y, 256);
+  std::cout << "test loss: " << fixed(result.at("loss")) << "\n"
+            << "test accuracy: " << fixed(result.at("accuracy")) << "\n"
             << "saved: " << a.output << "\n";
 }
 
@@ -131,6 +132,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--plot", a->plot, "training curves as an SVG file");
   cmd->add_option("--csv", a->csv, "per-epoch logs as a CSV file (appended to with --resume)");
   cmd->add_option("--limit", a->limit, "train on the first N training images only (0: all 60000)")->capture_default_str();
+  cmd->add_option("--test-limit", a->test_limit, "report the accuracy on the first N test images only (0: all 10000)")
+      ->capture_default_str();
   cmd->add_option("--resume", a->resume,
                   "continue from a checkpoint (model and optimizer state) after the epochs it completed; "
                   "pass the same --seed, --batch-size, --limit and --data to continue the original run exactly")

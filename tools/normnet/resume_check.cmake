@@ -3,7 +3,7 @@
 #   cmake -DNORMNET=<normnet> -DDIR=<scratch dir> -P resume_check.cmake
 file(REMOVE_RECURSE ${DIR})
 file(MAKE_DIRECTORY ${DIR})
-set(common --limit 256 --batch-size 128 --seed 3 --threads 1)
+set(common --limit 256 --test-limit 100 --batch-size 128 --seed 3 --threads 1)
 function(train)
   execute_process(COMMAND ${NORMNET} train ${common} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
