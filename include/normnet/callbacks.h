@@ -62,7 +62,9 @@ class EarlyStopping : public Callback {
 };
 
 // Saves the model (or only its weights) after each epoch, or only when `monitor` improves.
-// `path` may contain "{epoch}" (1-based, as Keras's {epoch:02d} without the format).
+// `path` may contain "{epoch}" (1-based, as Keras's {epoch:02d} without the format). An epoch
+// whose training loss is NaN or infinite is not saved (a note goes to stderr), so with
+// TerminateOnNaN the last good checkpoint survives a diverged run.
 class ModelCheckpoint : public Callback {
  public:
   explicit ModelCheckpoint(std::string path);

@@ -215,6 +215,15 @@ ModelCheckpoint& ModelCheckpoint::mode(std::string mode) {
 
 void ModelCheckpoint::on_epoch_end(int epoch, const Logs& logs) {
   Model& model = model_of(*this, "ModelCheckpoint");
+  // A diverged epoch (non-finite training loss) is never written: the last good checkpoint stays.
+  const auto loss = logs.find("loss");
+  if (loss != logs.end() && !std::isfinite(loss->second)) {
+    std::fprintf(stderr, "%s\n",
+                 str("ModelCheckpoint: epoch ", epoch + 1, ": loss is ", loss->second, "; not saving ",
+                     format_path(path_, epoch, logs))
+                     .c_str());
+    return;
+  }
   if (best_only_) {
     const double* current = find_log(logs, monitor_, "ModelCheckpoint");
     if (!current) return;
