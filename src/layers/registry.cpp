@@ -70,6 +70,16 @@ std::vector<std::string> registered_classes() {
   return names;
 }
 
+namespace {
+// The layer's name for messages: the "name" field when it is a string, else what it holds
+// (never throws, whatever the config: these messages report bad configs).
+std::string name_for_errors(const Config& config) {
+  if (!config.is_object() || !config.contains("name")) return "?";
+  const Config& name = config["name"];
+  return name.is_string() ? name.get<std::string>() : name.dump();
+}
+}  // namespace
+
 std::shared_ptr<Layer> from_config(const Config& class_and_config) {
   if (!class_and_config.is_object() || !class_and_config.contains("class_name") ||
       !class_and_config["class_name"].is_string()) {
@@ -87,13 +97,13 @@ std::shared_ptr<Layer> from_config(const Config& class_and_config) {
   }
   if (!factory) {
     throw ValueError(str("layers::from_config: unknown layer class '", class_name, "' (layer '",
-                         config.value("name", std::string("?")), "'); register custom layers with ",
+                         name_for_errors(config), "'); register custom layers with ",
                          "layers::register_class(\"", class_name, "\", factory)"));
   }
   try {
     return factory(config);
   } catch (const nlohmann::json::exception& e) {
-    throw ValueError(str("layers::from_config: bad config for ", class_name, " '", config.value("name", std::string("?")),
+    throw ValueError(str("layers::from_config: bad config for ", class_name, " '", name_for_errors(config),
                          "': ", e.what()));
   }
 }

@@ -176,5 +176,20 @@ TEST(LayerContract, UnknownClassNamesTheClassAndLayer) {
   EXPECT_THROW((void)layers::from_config({{"class_name", "Dense"}, {"config", {{"name", "d"}}}}), ValueError);
 }
 
+// Found by fuzz_config: a name of the wrong type used to escape as nlohmann's type_error while
+// the error message itself was being built.
+TEST(LayerContract, ConfigWithANonStringNameIsAValueError) {
+  const Config bad = Config::parse(R"({"class_name": "Conv2D", "config": {"name": 2, "kernel_size": [0, 3]}})");
+  try {
+    (void)layers::from_config(bad);
+    FAIL() << "no error";
+  } catch (const ValueError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("Conv2D '2'"), std::string::npos) << msg;
+  }
+  EXPECT_THROW((void)layers::from_config(Config::parse(R"({"class_name": "Nope", "config": {"name": [1]}})")),
+               ValueError);
+}
+
 }  // namespace
 }  // namespace normnet
