@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "normnet/model.h"
+#include "normnet/optimizers.h"
 #include "normnet/training.h"
 
 namespace normnet::zoo {
@@ -40,7 +41,13 @@ class FashionCnnOptions {
 // normnet's global random stream (set_random_seed).
 [[nodiscard]] Model fashion_cnn(const FashionCnnOptions& options = {});
 
-// Adam(learning_rate), SparseCategoricalCrossentropy(from_logits), metric "accuracy".
-[[nodiscard]] CompileOptions fashion_cnn_compile_options(double learning_rate = 1e-3);
+// Adam(learning_rate), SparseCategoricalCrossentropy(from_logits), metric "accuracy". A number
+// is a constant rate; `normnet train` passes fashion_cnn_schedule(...).
+[[nodiscard]] CompileOptions fashion_cnn_compile_options(LearningRateSchedule learning_rate = 1e-3);
+
+// The learning rate `normnet train` uses by default: cosine decay from `learning_rate` to 0 over
+// `epochs` epochs of `batches_per_epoch` steps (schedules::CosineDecay). Annealing to 0 by the
+// last step is what lets a short run end at its best accuracy (docs/cli.md has the figures).
+[[nodiscard]] LearningRateSchedule fashion_cnn_schedule(double learning_rate, int64_t epochs, int64_t batches_per_epoch);
 
 }  // namespace normnet::zoo

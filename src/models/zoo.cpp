@@ -3,6 +3,7 @@
 
 #include "normnet/error.h"
 #include "normnet/layers.h"
+#include "normnet/optimizers.h"
 #include "normnet/regularizers.h"
 
 namespace normnet::zoo {
@@ -41,11 +42,18 @@ Model fashion_cnn(const FashionCnnOptions& options) {
   return model;
 }
 
-CompileOptions fashion_cnn_compile_options(double learning_rate) {
+CompileOptions fashion_cnn_compile_options(LearningRateSchedule learning_rate) {
   return CompileOptions()
-      .optimizer(optimizers::Adam(learning_rate))
+      .optimizer(optimizers::Adam(std::move(learning_rate)))
       .loss(losses::SparseCategoricalCrossentropy().from_logits(true))
       .metrics({"accuracy"});
+}
+
+LearningRateSchedule fashion_cnn_schedule(double learning_rate, int64_t epochs, int64_t batches_per_epoch) {
+  if (epochs < 1 || batches_per_epoch < 1)
+    throw ValueError(detail::str("zoo::fashion_cnn_schedule: epochs and batches_per_epoch must be at least 1, got ", epochs,
+                                 " and ", batches_per_epoch));
+  return schedules::CosineDecay(learning_rate, epochs * batches_per_epoch);
 }
 
 }  // namespace normnet::zoo

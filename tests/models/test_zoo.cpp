@@ -89,6 +89,18 @@ TEST(FashionCnn, AdamStepsLowerTheLossOnAFixedBatch) {
   EXPECT_LT(after, before - 0.1);
 }
 
+TEST(FashionCnn, ScheduleDecaysFromTheRateToZeroOverTheRun) {
+  const LearningRateSchedule lr = zoo::fashion_cnn_schedule(1e-3, 3, 469);
+  EXPECT_DOUBLE_EQ(lr(0), 1e-3);
+  EXPECT_NEAR(lr(3 * 469 / 2), 0.5e-3, 1e-6);  // halfway: cos(π/2) = 0
+  EXPECT_LT(lr(3 * 469 - 1), 1e-8);
+  EXPECT_EQ(lr(3 * 469), 0.0);
+  EXPECT_EQ(lr.get_config()["class_name"], "CosineDecay");
+  EXPECT_EQ(lr.get_config()["config"]["decay_steps"], 3 * 469);
+  testing::expect_throw_with<ValueError>([] { (void)zoo::fashion_cnn_schedule(1e-3, 0, 469); },
+                                         {"zoo::fashion_cnn_schedule", "epochs", "0"});
+}
+
 TEST(FashionCnn, RejectsBadOptions) {
   testing::expect_throw_with<ValueError>([] { zoo::FashionCnnOptions().classes(1); }, {"zoo::fashion_cnn", "classes", "1"});
   testing::expect_throw_with<ValueError>([] { zoo::FashionCnnOptions().embedding_scale(-1.0); },

@@ -19,7 +19,7 @@ namespace normnet::cli {
 namespace {
 
 struct TrainArgs {
-  std::string config, data, output = "fashion_cnn.safetensors", checkpoint, plot, csv, resume;
+  std::string config, data, output = "fashion_cnn.safetensors", checkpoint, plot, csv, resume, schedule = "cosine";
   int epochs = 3, threads = 0;
   int64_t batch_size = zoo::kFashionCnnBatchSize, limit = 0, test_limit = 0;
   double learning_rate = 1e-3;
@@ -62,6 +62,8 @@ void validate(const TrainArgs& a) {
   if (a.batch_size < 1) throw ValueError(detail::str("train --batch-size: expected at least 1, got ", a.batch_size));
   if (!(a.learning_rate > 0.0) || a.learning_rate > 10.0)
     throw ValueError(detail::str("train --learning-rate: expected a value in (0, 10], got ", a.learning_rate));
+  if (a.schedule != "cosine" && a.schedule != "constant")
+    throw ValueError(detail::str("train --schedule: expected 'cosine' or 'constant', got '", a.schedule, "'"));
   if (a.output.empty()) throw ValueError("train --output: expected a file name, got an empty string");
   check_directory_of(a.output, "--output");
   check_directory_of(a.checkpoint, "--checkpoint");
@@ -69,18 +71,40 @@ void validate(const TrainArgs& a) {
   check_directory_of(a.csv, "--csv");
 }
 
+// Steps per epoch of a run over `train_samples` images.
+int64_t batches_per_epoch(const TrainArgs& a, int64_t train_samples) { return (train_samples + a.batch_size - 1) / a.batch_size; }
+
+// A cosine schedule is planned for a number of steps: resuming with another --epochs (or batch
+// size, or --limit) would run past its end at a learning rate of 0, or stop before it decays.
+void check_resumed_schedule(const Model& model, const TrainArgs& a, int64_t train_samples) {
+  const Config config = model.optimizer()->get_config();  // {"class_name": ..., "config": {"learning_rate": ...}}
+  const Config lr = config.value("config", Config::object()).value("learning_rate", Config());
+  if (!lr.is_object() || lr.value("class_name", "") != "CosineDecay") return;
+  const int64_t planned = lr["config"].value("decay_steps", int64_t{0});
+  const int64_t steps = batches_per_epoch(a, train_samples);
+  if (planned != static_cast<int64_t>(a.epochs) * steps)
+    throw ValueError(detail::str("--resume '", a.resume, "': its cosine learning-rate schedule was planned for ", planned,
+                                 " steps (", static_cast<double>(planned) / static_cast<double>(steps), " epochs of ", steps,
+                                 " batches); this run asks for ", a.epochs,
+                                 " epochs: pass the original --epochs, --batch-size and --limit"));
+}
+
 // The model to train and the epochs it has already done.
-std::pair<Model, int> starting_model(const TrainArgs& a) {
+std::pair<Model, int> starting_model(const TrainArgs& a, int64_t train_samples) {
   if (!a.resume.empty()) {
     const int done = completed_epochs(a.resume);
     if (done >= a.epochs)
       throw ValueError(detail::str("--resume '", a.resume, "': the checkpoint has already completed ", done,
                                    " epochs; ask for more with --epochs (got ", a.epochs, ")"));
-    return {load_compiled_model(a.resume), done};
+    Model model = load_compiled_model(a.resume);
+    check_resumed_schedule(model, a, train_samples);
+    return {model, done};
   }
   set_random_seed(a.seed);
   Model model = a.config.empty() ? zoo::fashion_cnn() : model_from_config_file(a.config);
-  model.compile(zoo::fashion_cnn_compile_options(a.learning_rate));
+  const int64_t batches = batches_per_epoch(a, train_samples);
+  model.compile(zoo::fashion_cnn_compile_options(
+      a.schedule == "cosine" ? zoo::fashion_cnn_schedule(a.learning_rate, a.epochs, batches) : a.learning_rate));
   return {model, 0};
 }
 
@@ -90,7 +114,7 @@ void run_train(const TrainArgs& a) {
   const datasets::Dataset data = datasets::fashion_mnist(a.data);
   const datasets::Split train = first_samples(data.train, a.limit, "train --limit");
   const datasets::Split test = first_samples(data.test, a.test_limit, "train --test-limit");
-  auto [model, done] = starting_model(a);
+  auto [model, done] = starting_model(a, train.x.shape()[0]);
 
   FitOptions fit = FitOptions().epochs(a.epochs).initial_epoch(done).batch_size(a.batch_size).seed(a.seed).verbose(1);
   if (!a.no_checkpoint)
@@ -121,7 +145,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--data", a->data, "directory of the Fashion-MNIST IDX files (default: $NORMNET_DATA, else Debian's dataset-fashion-mnist)");
   cmd->add_option("--epochs", a->epochs, "total epochs (with --resume: including those done)")->capture_default_str();
   cmd->add_option("--batch-size", a->batch_size, "samples per step")->capture_default_str();
-  CLI::Option* lr = cmd->add_option("--learning-rate", a->learning_rate, "Adam's learning rate")->capture_default_str();
+  CLI::Option* lr = cmd->add_option("--learning-rate", a->learning_rate, "Adam's (initial) learning rate")->capture_default_str();
+  CLI::Option* schedule =
+      cmd->add_option("--schedule", a->schedule,
+                      "learning rate over the run: 'cosine' (decays to 0 by the last step of --epochs) or 'constant'")
+          ->capture_default_str();
   cmd->add_option("--seed", a->seed, "seed of the weights, the shuffle and dropout (same seed and threads: same result)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "threads (0: $NORMNET_NUM_THREADS, else every core)")->capture_default_str();
@@ -138,7 +166,8 @@ void add_train_command(CLI::App& app) {
                   "continue from a checkpoint (model and optimizer state) after the epochs it completed; "
                   "pass the same --seed, --batch-size, --limit and --data to continue the original run exactly")
       ->excludes(config)
-      ->excludes(lr);
+      ->excludes(lr)
+      ->excludes(schedule);
   cmd->callback([a] { run_train(*a); });
 }
 
