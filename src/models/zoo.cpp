@@ -21,6 +21,13 @@ FashionCnnOptions& FashionCnnOptions::embedding_scale(double scale) {
   return *this;
 }
 
+FashionCnnOptions& FashionCnnOptions::embedding_dropout(double rate) {
+  if (!(rate >= 0.0 && rate < 1.0))
+    throw ValueError(detail::str("zoo::fashion_cnn: embedding_dropout must be in [0, 1), got ", rate));
+  embedding_dropout_ = rate;
+  return *this;
+}
+
 Model fashion_cnn(const FashionCnnOptions& options) {
   Tensor in = Input({28, 28, 1}, DType::kFloat32, "image");
   Tensor h = layers::Conv2D(32, {3, 3}).activation("relu").name("conv2d")(in);
@@ -35,7 +42,7 @@ Model fashion_cnn(const FashionCnnOptions& options) {
   auto normalize = layers::L2Normalization().name("l2_normalization");
   if (options.embedding_scale_ > 0) normalize.learnable_scale(options.embedding_scale_, /*per_channel=*/false);
   h = normalize(h);
-  h = layers::Dropout(0.5).name("dropout_1")(h);
+  h = layers::Dropout(options.embedding_dropout_).name("dropout_1")(h);
   Tensor logits = layers::Dense(options.classes_).name("logits")(h);
   Model model({in}, {logits});
   model.name("fashion_cnn");

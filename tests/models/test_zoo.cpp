@@ -43,6 +43,13 @@ TEST(FashionCnn, LayersAndParameterCountsMatchKerasMnistCnn) {
   EXPECT_EQ(model.outputs()[0].shape(), (Shape{-1, 10}));
 }
 
+TEST(FashionCnn, EmbeddingDropoutIsAQuarterUnlessAsked) {
+  EXPECT_EQ(zoo::fashion_cnn().get_layer("dropout_1").get_config()["rate"], 0.25);
+  EXPECT_EQ(zoo::fashion_cnn(zoo::FashionCnnOptions().embedding_dropout(0.5)).get_layer("dropout_1").get_config()["rate"],
+            0.5);
+  EXPECT_EQ(zoo::fashion_cnn().get_layer("dropout").get_config()["rate"], 0.25);
+}
+
 TEST(FashionCnn, EmbeddingHasTheScaleAsNormAndTheActivityTerm) {
   Model model = zoo::fashion_cnn(zoo::FashionCnnOptions().embedding_scale(16.0).classes(3));
   Model features({model.inputs()[0]}, {model.get_layer("l2_normalization").output()});
@@ -106,6 +113,8 @@ TEST(FashionCnn, RejectsBadOptions) {
   testing::expect_throw_with<ValueError>([] { zoo::FashionCnnOptions().embedding_scale(-1.0); },
                                          {"embedding_scale", "-1"});
   testing::expect_throw_with<ValueError>([] { zoo::FashionCnnOptions().embedding_scale(NAN); }, {"embedding_scale", "nan"});
+  testing::expect_throw_with<ValueError>([] { zoo::FashionCnnOptions().embedding_dropout(1.0); },
+                                         {"zoo::fashion_cnn", "embedding_dropout", "1"});
 }
 
 }  // namespace
