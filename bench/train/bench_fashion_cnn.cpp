@@ -3,6 +3,11 @@
 // count (NORMNET_NUM_THREADS and OMP_NUM_THREADS); reads their RESULT lines and each process's peak
 // RSS (wait4's ru_maxrss) and prints medians over --reps and the ratios normnet/libtorch.
 //   bench_fashion_cnn --steps 40 --reps 3 [--epochs 0] [--threads 2] [--omp-wait-policy passive]
+//                     [--data uint8|float32]
+// --data (default uint8) is passed to fashion_cnn_normnet only: uint8 holds the images as bytes
+// and rescales them in the model (Input(uint8) → Rescaling(1/255)); float32 holds byte/255 as the
+// peer does (it views normnet's float32 tensors with torch::from_blob, as torchvision's MNIST
+// ToTensor gives float32). Both print peak RSS with and without the data set's tensors.
 // --omp-wait-policy sets OMP_WAIT_POLICY for both programs (both use libgomp): on a machine whose
 // cores are shared with other jobs, spinning at barriers while the partner thread is preempted
 // dominated both programs' times (docs/benchmarks.md); "default" leaves it unset.
@@ -70,8 +75,13 @@ Results run_program(const std::string& program, const std::vector<std::string>& 
   return r;
 }
 
+// The peer's data set: normnet's Fashion-MNIST as float32 images (train and test, 70000 × 784 × 4
+// bytes) and int64 labels (70000 × 8), viewed by torch::from_blob without a copy.
+constexpr double kPeerDataMib = (70000.0 * 784 * 4 + 70000.0 * 8) / (1024.0 * 1024.0);
+
 struct Side {
   std::string name, program;
+  std::vector<std::string> extra_args;  // given to every mode of this side
   std::map<std::string, std::vector<double>> samples;  // key -> one value per repetition
   void add(const Results& r, const std::string& prefix = "") {
     for (const auto& [k, v] : r) samples[prefix + k].push_back(v);
@@ -98,6 +108,8 @@ void print_tables(const std::vector<Side>& sides, int steps, int reps, int epoch
   row("train step, ms", "train_step_ms", sides);
   row("epoch (60000 images), s, extrapolated", "train_epoch_s", sides);
   row("peak RSS of the train process, MiB", "train_rss_mib", sides);
+  row("  of which the data set's tensors, MiB", "train_data_mib", sides);
+  row("  peak RSS without the data set, MiB", "train_rss_less_data_mib", sides);
   row("forward batch 1, µs", "infer_fwd1_us", sides);
   row("forward batch 256, ms", "infer_fwd256_ms", sides);
   std::printf("\nepoch_s = median step × 60000/128 from %d timed steps per process, %d process(es) per side;\n"
@@ -136,9 +148,11 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
   const std::string wait_policy = args.str("omp-wait-policy", "default");
   if (wait_policy != "default") setenv("OMP_WAIT_POLICY", wait_policy.c_str(), 1);
-  std::vector<Side> sides{{"normnet", (dir / "fashion_cnn_normnet").string(), {}}};
+  const std::string data = args.str("data", "uint8");
+  if (data != "uint8" && data != "float32") throw std::invalid_argument("--data must be uint8 or float32, got " + data);
+  std::vector<Side> sides{{"normnet", (dir / "fashion_cnn_normnet").string(), {"--data", data}, {}}};
   const auto peer = dir / "peer_fashion_cnn_torch";
-  if (std::filesystem::exists(peer)) sides.push_back({"libtorch", peer.string(), {}});
+  if (std::filesystem::exists(peer)) sides.push_back({"libtorch", peer.string(), {}, {}});
   else std::printf("note: %s not built (libtorch not found); normnet alone\n", peer.string().c_str());
 
   const std::time_t now = std::time(nullptr);
@@ -147,6 +161,8 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   std::printf("bench_fashion_cnn %s: %d thread(s), OMP_WAIT_POLICY %s, batch %d, %d timed steps after %d "
               "warm-up per process, %d repetition(s), sides alternating\n",
               date, threads, wait_policy.c_str(), nb::kBatch, steps, warmup, reps);
+  std::printf("data set: normnet holds the images as %s%s; libtorch as float32 (%.1f MiB with labels)\n",
+              data.c_str(), data == "uint8" ? " and rescales each batch in the model" : "", kPeerDataMib);
   std::printf("load average at start: %s\n", load_average().c_str());
   const std::vector<std::string> timed{"--steps", std::to_string(steps), "--warmup", std::to_string(warmup)};
   for (const std::string mode : {"train", "infer", "phases"}) {
@@ -155,13 +171,21 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
         Side& side = sides[(i + static_cast<std::size_t>(r)) % sides.size()];  // alternate who goes first
         std::vector<std::string> a{"--mode", mode};
         if (mode != "infer") a.insert(a.end(), timed.begin(), timed.end());
-        side.add(run_program(side.program, a), mode + "_");
+        a.insert(a.end(), side.extra_args.begin(), side.extra_args.end());
+        Results got = run_program(side.program, a);
+        if (!got.count("data_mib")) got["data_mib"] = kPeerDataMib;
+        got["rss_less_data_mib"] = got["rss_mib"] - got["data_mib"];
+        side.add(got, mode + "_");
         std::fprintf(stderr, "  %s %s %d/%d done\n", side.name.c_str(), mode.c_str(), r + 1, reps);
       }
     }
   }
   if (epochs > 0) {
-    for (Side& side : sides) side.add(run_program(side.program, {"--mode", "epochs", "--epochs", std::to_string(epochs)}), "epochs_");
+    for (Side& side : sides) {
+      std::vector<std::string> a{"--mode", "epochs", "--epochs", std::to_string(epochs)};
+      a.insert(a.end(), side.extra_args.begin(), side.extra_args.end());
+      side.add(run_program(side.program, a), "epochs_");
+    }
   }
   std::printf("load average at end: %s\n", load_average().c_str());
   print_tables(sides, steps, reps, epochs);

@@ -7,6 +7,11 @@
 //   --mode infer                         forward only: batch 1 latency, batch 256 time
 //   --mode phases --steps N --warmup W   a hand-written step split into gather, forward (+ losses),
 //                                        backward, optimizer
+//   --data uint8 (default) | float32     how the data set is held: uint8 keeps the image bytes
+//                                        (55 MB) and the model starts Input(uint8) → Rescaling(1/255);
+//                                        float32 holds byte/255 (220 MB) and the model starts
+//                                        Input(float32), as the libtorch peer does
+// Every mode prints RESULT data_mib (the bytes of the data set's tensors).
 // Threads: NORMNET_NUM_THREADS (2 by default here).
 #include <cstdio>
 #include <cstring>
@@ -32,9 +37,12 @@ namespace {
 using namespace normnet;
 namespace nb = normnet::bench;
 
-Model fashion_cnn() {
-  Tensor in = Input({28, 28, 1});
-  Tensor h = layers::Conv2D(32, {3, 3}).activation("relu")(in);
+// The same network either way; on uint8 images the model rescales them first, as Keras's
+// Input(dtype="uint8") → layers.Rescaling(1/255) does.
+Model fashion_cnn(DType images) {
+  Tensor in = Input({28, 28, 1}, images);
+  Tensor h = images == DType::kUInt8 ? layers::Rescaling(1.0 / 255)(in) : in;
+  h = layers::Conv2D(32, {3, 3}).activation("relu")(h);
   h = layers::Conv2D(64, {3, 3}).activation("relu")(h);
   h = layers::MaxPooling2D({2, 2})(h);
   h = layers::Dropout(0.25)(h);
@@ -87,13 +95,15 @@ void run_epochs(Model& model, const datasets::Dataset& data, int epochs) {
   }
 }
 
+// The first byte of a uint8 or float32 tensor.
+const unsigned char* bytes_of(const Tensor& t) {
+  return t.dtype() == DType::kUInt8 ? t.data<uint8_t>() : reinterpret_cast<const unsigned char*>(t.data<float>());
+}
+unsigned char* bytes_of(Tensor& t) { return const_cast<unsigned char*>(bytes_of(static_cast<const Tensor&>(t))); }
+
 void run_infer(Model& model, const datasets::Dataset& data, int reps) {
   NoGradGuard no_grad;
-  const auto batch = [&](int64_t n) {
-    Tensor x = Tensor::empty({n, 28, 28, 1});
-    std::memcpy(x.data<float>(), data.test.x.data<float>(), sizeof(float) * static_cast<std::size_t>(n * 784));
-    return x;
-  };
+  const auto batch = [&](int64_t n) { return ops::slice(data.test.x, 0, 0, n); };  // a fresh copy
   const Tensor x1 = batch(1), x256 = batch(256);
   nb::result("fwd1_us", nb::median_seconds([&] { (void)model(x1); }, 20, reps * 20) * 1e6);
   nb::result("fwd256_ms", nb::median_seconds([&] { (void)model(x256); }, 3, reps) * 1e3);
@@ -101,13 +111,15 @@ void run_infer(Model& model, const datasets::Dataset& data, int reps) {
 
 // The rows `order[begin, begin + kBatch)` of the training set, copied as fit's gatherer does.
 std::pair<Tensor, Tensor> gather(const datasets::Dataset& data, const std::vector<int64_t>& order, int64_t begin) {
-  Tensor x = Tensor::empty({nb::kBatch, 28, 28, 1});
+  const DType dtype = data.train.x.dtype();
+  const std::size_t row_bytes = 784 * dtype_size(dtype);
+  Tensor x = Tensor::empty({nb::kBatch, 28, 28, 1}, dtype);
   Tensor y = Tensor::empty({nb::kBatch}, DType::kInt64);
-  const float* sx = data.train.x.data<float>();
+  const unsigned char* sx = bytes_of(data.train.x);
   const int64_t* sy = data.train.y.data<int64_t>();
   for (int64_t i = 0; i < nb::kBatch; ++i) {
     const int64_t row = order[static_cast<std::size_t>(begin + i)];
-    std::memcpy(x.data<float>() + i * 784, sx + row * 784, sizeof(float) * 784);
+    std::memcpy(bytes_of(x) + static_cast<std::size_t>(i) * row_bytes, sx + static_cast<std::size_t>(row) * row_bytes, row_bytes);
     y.data<int64_t>()[i] = sy[row];
   }
   return {x, y};
@@ -157,8 +169,18 @@ int main(int argc, char** argv) {
     const std::string mode = args.str("mode", "train");
     set_num_threads(nb::thread_count());
     set_random_seed(1);
-    const datasets::Dataset data = datasets::fashion_mnist();
-    Model model = fashion_cnn();
+    const std::string data_kind = args.str("data", "uint8");
+    if (data_kind != "uint8" && data_kind != "float32") {
+      throw ValueError("fashion_cnn_normnet: unknown --data '" + data_kind + "' (uint8, float32)");
+    }
+    const DType images = data_kind == "uint8" ? DType::kUInt8 : DType::kFloat32;
+    const datasets::Dataset data = datasets::fashion_mnist("", images);
+    double data_bytes = 0;
+    for (const Tensor* t : {&data.train.x, &data.train.y, &data.test.x, &data.test.y}) {
+      data_bytes += static_cast<double>(t->numel()) * static_cast<double>(dtype_size(t->dtype()));
+    }
+    nb::result("data_mib", data_bytes / (1024.0 * 1024.0));
+    Model model = fashion_cnn(images);
     model.compile(compile_options());
     const int steps = args.integer("steps", 40), warmup = args.integer("warmup", 3);
     if (mode == "train") run_train(model, data, steps, warmup);

@@ -29,6 +29,13 @@ class ValueError : public Error {
   using Error::Error;
 };
 
+// A tensor of a dtype the op cannot compute with (a uint8 storage tensor given to arithmetic).
+// A ValueError, so code that catches ValueError for bad arguments still catches it.
+class TypeError : public ValueError {
+ public:
+  using ValueError::ValueError;
+};
+
 // A file that is missing, unreadable, truncated or corrupt.
 class IoError : public Error {
  public:

@@ -19,6 +19,7 @@
 #include "normnet/layers/lambda.h"
 #include "normnet/layers/merge.h"
 #include "normnet/layers/normalization.h"
+#include "normnet/layers/preprocessing.h"
 #include "normnet/layers/regularization.h"
 
 namespace normnet::layers {
@@ -30,7 +31,7 @@ using LayerFactory = std::function<std::shared_ptr<Layer>(const Config& config)>
 // Registers (or replaces) the factory of `class_name`. The built-in layers are registered from
 // the start: Dense, Activation, Flatten, Reshape, Dropout, Lambda, Conv2D, MaxPooling2D,
 // AveragePooling2D, GlobalAveragePooling2D, Embedding, Masking, GlobalAveragePooling1D,
-// L2Normalization, UnitNormalization, ActivityRegularization, Concatenate, Add.
+// L2Normalization, UnitNormalization, ActivityRegularization, Concatenate, Add, Rescaling.
 void register_class(const std::string& class_name, LayerFactory factory);
 [[nodiscard]] bool is_registered_class(const std::string& class_name);
 // The registered class names, sorted.

@@ -59,6 +59,8 @@ class Tensor {
   [[nodiscard]] static Tensor from_vector(const std::vector<float>& values, Shape shape);
   [[nodiscard]] static Tensor from_vector(const std::vector<double>& values, Shape shape);
   [[nodiscard]] static Tensor from_vector(const std::vector<int64_t>& values, Shape shape);
+  // A uint8 (storage) tensor, e.g. image bytes 0..255.
+  [[nodiscard]] static Tensor from_vector(const std::vector<uint8_t>& values, Shape shape);
   // 0, 1, ..., n-1 (and start, start+step, ... < stop).
   [[nodiscard]] static Tensor arange(int64_t n, DType dtype = DType::kFloat32);
   [[nodiscard]] static Tensor arange(double start, double stop, double step,
@@ -75,7 +77,8 @@ class Tensor {
   // Extent of one axis; negative axes count from the end.
   [[nodiscard]] int64_t size(int64_t axis) const;
   [[nodiscard]] DType dtype() const;
-  // Raw element pointer; throws Error if T does not match dtype() or the tensor is symbolic.
+  // Raw element pointer (T = float, double, int64_t or uint8_t); throws Error if T does not match
+  // dtype() or the tensor is symbolic.
   template <class T>
   [[nodiscard]] T* data();
   template <class T>

@@ -12,11 +12,20 @@ const char* dtype_name(DType dtype) {
     case DType::kFloat32: return "float32";
     case DType::kFloat64: return "float64";
     case DType::kInt64: return "int64";
+    case DType::kUInt8: return "uint8";
   }
   return "unknown";
 }
 
-std::size_t dtype_size(DType dtype) { return dtype == DType::kFloat32 ? 4 : 8; }
+std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return 4;
+    case DType::kFloat64: return 8;
+    case DType::kInt64: return 8;
+    case DType::kUInt8: return 1;
+  }
+  return 8;
+}
 
 std::string shape_to_string(const Shape& shape) {
   std::ostringstream out;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <sstream>
+#include <type_traits>
 
 #include "core/allocator.h"
 #include "core/random.h"
@@ -44,6 +45,20 @@ template <>
 constexpr DType dtype_of<double>() { return DType::kFloat64; }
 template <>
 constexpr DType dtype_of<int64_t>() { return DType::kInt64; }
+template <>
+constexpr DType dtype_of<uint8_t>() { return DType::kUInt8; }
+
+// A double stored as T. For uint8 the rule of ops::cast: truncate toward zero, saturate to
+// [0, 255], NaN → 0 (a plain static_cast of an out-of-range value is undefined behaviour).
+template <class T>
+T element_from(double v) {
+  if constexpr (std::is_same_v<T, uint8_t>) {
+    if (!(v > 0.0)) return 0;  // also NaN
+    return v >= 255.0 ? uint8_t{255} : static_cast<uint8_t>(v);
+  } else {
+    return static_cast<T>(v);
+  }
+}
 
 // Calls fn(T*) with the tensor's typed element pointer.
 template <class Fn>
@@ -52,6 +67,7 @@ void visit(Tensor& t, Fn&& fn) {
     case DType::kFloat32: fn(t.data<float>()); break;
     case DType::kFloat64: fn(t.data<double>()); break;
     case DType::kInt64: fn(t.data<int64_t>()); break;
+    case DType::kUInt8: fn(t.data<uint8_t>()); break;
   }
 }
 
@@ -84,7 +100,7 @@ Tensor Tensor::full(Shape shape, double value, DType dtype) {
   const int64_t n = t.numel();
   visit(t, [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(value);
+    for (int64_t i = 0; i < n; ++i) p[i] = element_from<T>(value);
   });
   return t;
 }
@@ -97,7 +113,7 @@ Tensor Tensor::randn(Shape shape, uint64_t seed, DType dtype) {
   const int64_t n = t.numel();
   visit(t, [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(rng.normal());
+    for (int64_t i = 0; i < n; ++i) p[i] = element_from<T>(rng.normal());
   });
   return t;
 }
@@ -109,7 +125,7 @@ Tensor Tensor::uniform(Shape shape, double lo, double hi, uint64_t seed, DType d
   const int64_t n = t.numel();
   visit(t, [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(lo + (hi - lo) * rng.uniform());
+    for (int64_t i = 0; i < n; ++i) p[i] = element_from<T>(lo + (hi - lo) * rng.uniform());
   });
   return t;
 }
@@ -117,6 +133,7 @@ Tensor Tensor::uniform(Shape shape, double lo, double hi, uint64_t seed, DType d
 Tensor Tensor::from_vector(const std::vector<float>& values, Shape shape) { return from_values(values, std::move(shape)); }
 Tensor Tensor::from_vector(const std::vector<double>& values, Shape shape) { return from_values(values, std::move(shape)); }
 Tensor Tensor::from_vector(const std::vector<int64_t>& values, Shape shape) { return from_values(values, std::move(shape)); }
+Tensor Tensor::from_vector(const std::vector<uint8_t>& values, Shape shape) { return from_values(values, std::move(shape)); }
 
 Tensor Tensor::arange(int64_t n, DType dtype) { return arange(0.0, static_cast<double>(n), 1.0, dtype); }
 
@@ -127,7 +144,7 @@ Tensor Tensor::arange(double start, double stop, double step, DType dtype) {
   Tensor t = empty({n}, dtype);
   visit(t, [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    for (int64_t i = 0; i < n; ++i) p[i] = element_from<T>(start + static_cast<double>(i) * step);
   });
   return t;
 }
@@ -190,6 +207,9 @@ template const int64_t* Tensor::data<int64_t>() const;
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template uint8_t* Tensor::data<uint8_t>();
+template const uint8_t* Tensor::data<uint8_t>() const;
+template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 
 double Tensor::item() const {
   if (numel() != 1) {
@@ -199,6 +219,7 @@ double Tensor::item() const {
     case DType::kFloat32: return data<float>()[0];
     case DType::kFloat64: return data<double>()[0];
     case DType::kInt64: return static_cast<double>(data<int64_t>()[0]);
+    case DType::kUInt8: return data<uint8_t>()[0];
   }
   return 0.0;
 }

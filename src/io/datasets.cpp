@@ -22,11 +22,11 @@ std::string find(const std::string& dir, const std::string& stem, const std::str
   throw IoError(str("datasets: ", (fs::path(dir) / stem).string(), "(.gz) not found", hint));
 }
 
-Dataset load(const std::string& dir, const std::string& hint) {
+Dataset load(const std::string& dir, const std::string& hint, DType images) {
   Dataset d;
-  d.train.x = io::read_idx_images(find(dir, "train-images-idx3-ubyte", hint));
+  d.train.x = io::read_idx_images(find(dir, "train-images-idx3-ubyte", hint), images);
   d.train.y = io::read_idx_labels(find(dir, "train-labels-idx1-ubyte", hint));
-  d.test.x = io::read_idx_images(find(dir, "t10k-images-idx3-ubyte", hint));
+  d.test.x = io::read_idx_images(find(dir, "t10k-images-idx3-ubyte", hint), images);
   d.test.y = io::read_idx_labels(find(dir, "t10k-labels-idx1-ubyte", hint));
   for (const auto* split : {&d.train, &d.test}) {
     if (split->x.shape()[0] != split->y.shape()[0]) {
@@ -42,19 +42,20 @@ Dataset load(const std::string& dir, const std::string& hint) {
 
 }  // namespace
 
-Dataset fashion_mnist(const std::string& dir) {
+Dataset fashion_mnist(const std::string& dir, DType images) {
   std::string where = dir;
   if (where.empty()) {
     const char* env = std::getenv("NORMNET_DATA");
     where = env && *env ? env : kDebianFashionDir;
   }
   return load(where, str(" (install Debian's package with `apt-get install dataset-fashion-mnist`, ",
-                         "or point NORMNET_DATA at a directory with the four IDX files)"));
+                         "or point NORMNET_DATA at a directory with the four IDX files)"),
+              images);
 }
 
-Dataset mnist(const std::string& dir) {
+Dataset mnist(const std::string& dir, DType images) {
   if (dir.empty()) throw ValueError("datasets::mnist: needs the directory that holds the four MNIST IDX files");
-  return load(dir, " (MNIST's four IDX files, plain or .gz, must be in this directory)");
+  return load(dir, " (MNIST's four IDX files, plain or .gz, must be in this directory)", images);
 }
 
 const std::vector<std::string>& fashion_mnist_class_names() {

@@ -25,7 +25,7 @@ namespace {
 constexpr const char* kMetadataKey = "__metadata__";
 constexpr std::size_t kMaxRank = 64;
 
-// F32/F64/I64 and normnet's dtypes; other safetensors dtypes (F16, BF16, I32, ...) are refused.
+// F32/F64/I64/U8 and normnet's dtypes; other safetensors dtypes (F16, BF16, I32, ...) are refused.
 bool dtype_from_code(const std::string& code, DType& out) {
   if (code == "F32")
     out = DType::kFloat32;
@@ -33,6 +33,8 @@ bool dtype_from_code(const std::string& code, DType& out) {
     out = DType::kFloat64;
   else if (code == "I64")
     out = DType::kInt64;
+  else if (code == "U8")
+    out = DType::kUInt8;
   else
     return false;
   return true;
@@ -46,8 +48,21 @@ const char* code_of(DType dtype) {
       return "F64";
     case DType::kInt64:
       return "I64";
+    case DType::kUInt8:
+      return "U8";
   }
   return "?";
+}
+
+// The first byte of a real tensor's elements, whatever its dtype.
+const void* bytes_of(const Tensor& t) {
+  switch (t.dtype()) {
+    case DType::kFloat32: return t.data<float>();
+    case DType::kFloat64: return t.data<double>();
+    case DType::kInt64: return t.data<int64_t>();
+    case DType::kUInt8: return t.data<uint8_t>();
+  }
+  return nullptr;
 }
 
 struct Entry {
@@ -196,10 +211,7 @@ SafetensorsContents parse_safetensors(const uint8_t* data, std::size_t size, con
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
     if (e.end > e.begin) {
-      void* dst = e.dtype == DType::kFloat32   ? static_cast<void*>(t.data<float>())
-                  : e.dtype == DType::kFloat64 ? static_cast<void*>(t.data<double>())
-                                               : static_cast<void*>(t.data<int64_t>());
-      std::memcpy(dst, section + e.begin, e.end - e.begin);
+      std::memcpy(const_cast<void*>(bytes_of(t)), section + e.begin, e.end - e.begin);
     }
     out.tensors.emplace(e.name, std::move(t));
     out.order.push_back(e.name);
@@ -242,10 +254,7 @@ SafetensorsBytes serialize_safetensors(const std::vector<std::pair<std::string, 
     for (int64_t d : t.shape()) shape.push_back(d);
     header[name] =
         Config{{"dtype", code_of(t.dtype())}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
-    const void* src = t.dtype() == DType::kFloat32   ? static_cast<const void*>(t.data<float>())
-                      : t.dtype() == DType::kFloat64 ? static_cast<const void*>(t.data<double>())
-                                                     : static_cast<const void*>(t.data<int64_t>());
-    out.data.emplace_back(src, static_cast<std::size_t>(bytes));
+    out.data.emplace_back(bytes_of(t), static_cast<std::size_t>(bytes));
     offset += bytes;
   }
   if (!metadata.empty()) header[kMetadataKey] = metadata;

@@ -1,7 +1,7 @@
 // The safetensors file format (huggingface/safetensors), as normnet reads and writes it:
 //
 //   [8 bytes: N, little-endian uint64] [N bytes: JSON header] [data section]
-//   header = {"<tensor name>": {"dtype": "F32"|"F64"|"I64", "shape": [d0, ...],
+//   header = {"<tensor name>": {"dtype": "F32"|"F64"|"I64"|"U8", "shape": [d0, ...],
 //                               "data_offsets": [begin, end]},  ...,
 //             "__metadata__": {"<key>": "<string value>", ...}}
 //
@@ -43,7 +43,7 @@ struct SafetensorsContents {
 // Reads and parses the file at `path` (IoError naming the path when missing or unreadable).
 [[nodiscard]] SafetensorsContents read_safetensors(const std::string& path);
 
-// The bytes of a safetensors file holding `tensors` (float32, float64 or int64; names unique and
+// The bytes of a safetensors file holding `tensors` (float32, float64, int64 or uint8; names unique and
 // not "__metadata__") and `metadata`. The header is padded with spaces to a multiple of 8 bytes.
 // Returned as the header part and the tensors' data in header order, to be written without a copy.
 struct SafetensorsBytes {

@@ -28,7 +28,8 @@ DType dtype_from_name(const std::string& name) {
   if (name == "float32") return DType::kFloat32;
   if (name == "float64") return DType::kFloat64;
   if (name == "int64") return DType::kInt64;
-  throw ValueError(str("layer config: unknown dtype '", name, "' (expected float32, float64 or int64)"));
+  if (name == "uint8") return DType::kUInt8;
+  throw ValueError(str("layer config: unknown dtype '", name, "' (expected float32, float64, int64 or uint8)"));
 }
 
 DType dtype_from(const Config& config) {

@@ -31,6 +31,7 @@ std::map<std::string, LayerFactory> builtin_factories() {
   f["ActivityRegularization"] = ActivityRegularizationLayer::from_config;
   f["Concatenate"] = ConcatenateLayer::from_config;
   f["Add"] = AddLayer::from_config;
+  f["Rescaling"] = RescalingLayer::from_config;
   return f;
 }
 

@@ -81,6 +81,8 @@ Tensor input_from(const Config& config, const std::string& model) {
     dt = DType::kFloat64;
   else if (dtype == "int64")
     dt = DType::kInt64;
+  else if (dtype == "uint8")
+    dt = DType::kUInt8;
   else
     bad(model, str("InputLayer '", name, "': unknown dtype '", dtype, "'"));
   return Input(dims, dt, name);
@@ -103,9 +105,11 @@ struct Ref {
   std::size_t node = 0, tensor = 0;
 };
 
+// A JSON index: parsed text gives unsigned numbers, an in-memory get_config() signed ones.
+bool is_index(const Config& c) { return c.is_number_integer() && c.get<int64_t>() >= 0; }
+
 Ref ref_from(const Config& c, const std::string& model) {
-  if (!c.is_array() || c.size() < 3 || !c[0].is_string() || !c[1].is_number_unsigned() ||
-      !c[2].is_number_unsigned()) {
+  if (!c.is_array() || c.size() < 3 || !c[0].is_string() || !is_index(c[1]) || !is_index(c[2])) {
     bad(model, str("a tensor reference must be [layer name, node index, tensor index], got ", text_of(c)));
   }
   return Ref{c[0].get<std::string>(), c[1].get<std::size_t>(), c[2].get<std::size_t>()};

@@ -147,6 +147,8 @@ void* raw(Tensor& t) {
       return t.data<double>();
     case DType::kInt64:
       return t.data<int64_t>();
+    case DType::kUInt8:
+      return t.data<uint8_t>();
   }
   return nullptr;
 }

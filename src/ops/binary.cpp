@@ -42,14 +42,15 @@ Tensor compute(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& out_s
       kernels::cpu::binary_forward(op, a.data<int64_t>(), as.data(), b.data<int64_t>(), bs.data(),
                                    out.data<int64_t>(), out_shape.data(), rank);
       break;
+    case DType::kUInt8: break;  // rejected by check_binary
   }
   return out;
 }
 
 // Shape rule shared by every binary op; returns the broadcast shape.
 Shape check_binary(const Tensor& a, const Tensor& b, const char* op) {
-  check_defined(a, op, "first operand");
-  check_defined(b, op, "second operand");
+  check_arithmetic(a, op, "first operand");
+  check_arithmetic(b, op, "second operand");
   check_same_dtype(a, b, op);
   return broadcast_shapes(a.shape(), b.shape(), op);
 }
@@ -157,7 +158,7 @@ Tensor mul(const Tensor& a, double b) {
 
 // y = broadcast(x)  ⇒  dx = sum_to(dy, x.shape)
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
-  check_defined(x, "ops::broadcast_to");
+  check_arithmetic(x, "ops::broadcast_to");
   const Shape out_shape = broadcast_shapes(x.shape(), shape, "ops::broadcast_to");
   if (out_shape != shape) {
     throw ShapeError(str("ops::broadcast_to: shape ", x.shape(), " cannot be broadcast to ", shape));
@@ -171,6 +172,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
     case DType::kFloat32: kernels::cpu::broadcast_copy(x.data<float>(), xs.data(), out.data<float>(), shape.data(), rank); break;
     case DType::kFloat64: kernels::cpu::broadcast_copy(x.data<double>(), xs.data(), out.data<double>(), shape.data(), rank); break;
     case DType::kInt64: kernels::cpu::broadcast_copy(x.data<int64_t>(), xs.data(), out.data<int64_t>(), shape.data(), rank); break;
+    case DType::kUInt8: break;  // rejected by check_arithmetic
   }
   if (should_record({x})) {
     record(out, "ops::broadcast_to", {x}, [sx = x.shape()](const Tensor& dy, GradSink& sink) {

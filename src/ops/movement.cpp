@@ -2,6 +2,7 @@
 // there), forward through kernels/cpu/movement, and its backward right after.
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cpu/movement.h"
 #include "normnet/ops/shape_ops.h"
@@ -21,13 +22,15 @@ std::string ints_to_string(const std::vector<int>& values) {
   return out + "]";
 }
 
-// Calls fn(T{}) with T the element type of `dtype`.
+// Calls fn(T{}) with T the element type of `dtype`. These ops only move elements, so they take
+// the uint8 storage dtype too.
 template <class Fn>
 void dispatch(DType dtype, Fn&& fn) {
   switch (dtype) {
     case DType::kFloat32: fn(float{}); break;
     case DType::kFloat64: fn(double{}); break;
     case DType::kInt64: fn(int64_t{}); break;
+    case DType::kUInt8: fn(uint8_t{}); break;
   }
 }
 
@@ -210,7 +213,9 @@ Tensor slice(const Tensor& x, int axis, int64_t start, int64_t stop) {
       Tensor dx = sink.buffer(0);
       dispatch(dx.dtype(), [&](auto zero) {
         using T = decltype(zero);
-        cpu::slice_backward(dy.data<T>(), dx.data<T>(), outer, x_row, y_row, offset);
+        if constexpr (!std::is_same_v<T, uint8_t>) {  // uint8 carries no gradient (never recorded)
+          cpu::slice_backward(dy.data<T>(), dx.data<T>(), outer, x_row, y_row, offset);
+        }
       });
     });
   }

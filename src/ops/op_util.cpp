@@ -10,8 +10,17 @@ void check_defined(const Tensor& t, const char* op, const char* arg) {
   if (!t.defined()) throw Error(str(op, ": ", arg, " is an undefined tensor"));
 }
 
-void check_floating(const Tensor& t, const char* op, const char* arg) {
+void check_arithmetic(const Tensor& t, const char* op, const char* arg) {
   check_defined(t, op, arg);
+  if (t.dtype() == DType::kUInt8) {
+    throw TypeError(str(op, ": ", arg, " is uint8 of shape ", t.shape(),
+                        "; uint8 is a storage dtype that arithmetic does not accept. Convert it first: ",
+                        "ops::cast(x, DType::kFloat32), or a layers::Rescaling(1.0 / 255) layer after a uint8 Input"));
+  }
+}
+
+void check_floating(const Tensor& t, const char* op, const char* arg) {
+  check_arithmetic(t, op, arg);
   if (!is_floating(t.dtype())) {
     throw ValueError(str(op, ": ", arg, " must be float32 or float64, got ", dtype_name(t.dtype()),
                          " of shape ", t.shape()));

@@ -18,7 +18,12 @@ using normnet::detail::str;
 
 // Throws Error naming `op` and `arg` when t is undefined.
 void check_defined(const Tensor& t, const char* op, const char* arg = "input");
-// Throws ValueError unless t is float32 or float64.
+// The one check that keeps storage dtypes out of arithmetic: throws TypeError naming `op`, `arg`
+// and the shape when t is uint8, and says how to convert it (ops::cast, layers::Rescaling).
+// Every op that computes with values calls it (directly or through check_floating); ops that
+// only move bytes (reshape, slice, concat, permute, cast) do not.
+void check_arithmetic(const Tensor& t, const char* op, const char* arg = "input");
+// Throws TypeError for uint8 (check_arithmetic), ValueError for any other non-float dtype.
 void check_floating(const Tensor& t, const char* op, const char* arg = "input");
 // Throws ValueError unless a and b have the same dtype.
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);

@@ -74,7 +74,7 @@ Tensor sum_values(const Tensor& x, const std::vector<int>& axes) {
 }
 
 Tensor sum_impl(const Tensor& x, std::vector<int> axes_in, bool keepdims, const char* op) {
-  check_defined(x, op);
+  check_arithmetic(x, op);
   const std::vector<int> axes = normalize_axes(axes_in, x.shape(), op);
   const Shape out_shape = reduced_shape(x.shape(), axes, keepdims);
   if (x.is_symbolic()) return make_result(out_shape, x.dtype(), true);
@@ -84,6 +84,7 @@ Tensor sum_impl(const Tensor& x, std::vector<int> axes_in, bool keepdims, const 
     case DType::kFloat32: kept = sum_values<float>(x, axes); break;
     case DType::kFloat64: kept = sum_values<double>(x, axes); break;
     case DType::kInt64: kept = sum_values<int64_t>(x, axes); break;
+    case DType::kUInt8: break;  // rejected by check_arithmetic
   }
   Tensor out = Tensor(kept.impl());
   out.impl()->shape = out_shape;  // same elements, keepdims or not
@@ -150,7 +151,7 @@ Tensor max(const Tensor& x) {
 }
 
 Tensor max(const Tensor& x, std::vector<int> axes_in, bool keepdims) {
-  check_defined(x, "ops::max");
+  check_arithmetic(x, "ops::max");
   const std::vector<int> axes = normalize_axes(axes_in, x.shape(), "ops::max");
   const Shape out_shape = reduced_shape(x.shape(), axes, keepdims);
   if (x.is_symbolic()) return make_result(out_shape, x.dtype(), true);
@@ -166,13 +167,14 @@ Tensor max(const Tensor& x, std::vector<int> axes_in, bool keepdims) {
       case DType::kFloat32: cur = max_run<float>(cur, *it); break;
       case DType::kFloat64: cur = max_run<double>(cur, *it); break;
       case DType::kInt64: cur = max_run<int64_t>(cur, *it); break;
+      case DType::kUInt8: break;  // rejected by check_arithmetic
     }
   }
   return keepdims ? cur : reshape(cur, out_shape);
 }
 
 Tensor argmax(const Tensor& x, int axis) {
-  check_defined(x, "ops::argmax");
+  check_arithmetic(x, "ops::argmax");
   const int a = normalize_axis(axis, x.shape().size(), "ops::argmax", x.shape());
   const Shape out_shape = reduced_shape(x.shape(), {a}, false);
   if (x.is_symbolic()) return make_result(out_shape, DType::kInt64, true);
@@ -187,6 +189,7 @@ Tensor argmax(const Tensor& x, int axis) {
     case DType::kFloat32: kernels::cpu::max_forward(x.data<float>(), values.data<float>(), out.data<int64_t>(), outer, reduce, inner); break;
     case DType::kFloat64: kernels::cpu::max_forward(x.data<double>(), values.data<double>(), out.data<int64_t>(), outer, reduce, inner); break;
     case DType::kInt64: kernels::cpu::max_forward(x.data<int64_t>(), values.data<int64_t>(), out.data<int64_t>(), outer, reduce, inner); break;
+    case DType::kUInt8: break;  // rejected by check_arithmetic
   }
   return out;
 }

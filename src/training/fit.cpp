@@ -77,6 +77,27 @@ TrainingState& state_of(const FunctionalModel& m, const char* who) {
   return *m.training_state;
 }
 
+// x[i] must have the dtype of the model's Input i (an unbuilt Sequential takes its Input from
+// the data). Caught here, before the first batch, with the way to convert.
+void check_input_dtype(const FunctionalModel& m, const Tensor& x, std::size_t i) {
+  if (unbuilt_sequential(m)) return;
+  const Tensor& input = m.graph_inputs()[i];
+  const DType want = input.dtype(), got = x.dtype();
+  if (want == got) return;
+  std::string hint;
+  if (want == DType::kUInt8) {
+    hint = "pass the image bytes as uint8 (io::read_idx_images(path, DType::kUInt8), "
+           "datasets::fashion_mnist(dir, DType::kUInt8)), or build the model on a float Input";
+  } else if (got == DType::kUInt8) {
+    hint = "declare the Input as uint8 and rescale inside the model (Input(shape, DType::kUInt8) then "
+           "layers::Rescaling(1.0 / 255)), or cast x with ops::cast";
+  } else {
+    hint = str("cast it to ", dtype_name(want), " with ops::cast");
+  }
+  throw TypeError(str(label(m), ": x[", i, "] is ", dtype_name(got), " of shape ", x.shape(), " but input ", i, " ('",
+                      layer_of(input), "') expects ", dtype_name(want), "; ", hint));
+}
+
 // Checks counts and sample axes of x (one per input) and y (one per output; skipped if null).
 int64_t check_data(const FunctionalModel& m, const std::string& what, const std::vector<Tensor>& x,
                    const std::vector<Tensor>* y, std::size_t outputs) {
@@ -104,7 +125,10 @@ int64_t check_data(const FunctionalModel& m, const std::string& what, const std:
                            " samples) but ", name, " has shape ", t.shape(), " (", t.shape()[0], " samples)"));
     }
   };
-  for (std::size_t i = 0; i < x.size(); ++i) check(x[i], str("x[", i, "]"));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    check(x[i], str("x[", i, "]"));
+    check_input_dtype(m, x[i], i);
+  }
   if (y) {
     for (std::size_t i = 0; i < y->size(); ++i) check((*y)[i], str("y[", i, "]"));
   }

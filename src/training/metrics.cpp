@@ -17,20 +17,20 @@ void check_real(const Tensor& t, const std::string& who, const char* arg) {
   if (!t.defined() || t.is_symbolic()) throw Error(str(who, ": update_state needs real tensors, got an undefined or symbolic ", arg));
 }
 
-// The values of any tensor as doubles (labels may be int64 or floating, as Keras accepts both).
+// The values of any tensor as doubles (labels may be int64, uint8 or floating, as Keras accepts
+// them all).
+template <class T>
+std::vector<double> widened(const Tensor& t) {
+  const T* p = t.data<T>();
+  return std::vector<double>(p, p + t.numel());
+}
+
 std::vector<double> as_doubles(const Tensor& t) {
   switch (t.dtype()) {
-    case DType::kFloat32: {
-      const float* p = t.data<float>();
-      return std::vector<double>(p, p + t.numel());
-    }
-    case DType::kFloat64: return t.to_vector<double>();
-    case DType::kInt64: {
-      const int64_t* p = t.data<int64_t>();
-      std::vector<double> out(static_cast<std::size_t>(t.numel()));
-      for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(p[i]);
-      return out;
-    }
+    case DType::kFloat32: return widened<float>(t);
+    case DType::kFloat64: return widened<double>(t);
+    case DType::kInt64: return widened<int64_t>(t);
+    case DType::kUInt8: return widened<uint8_t>(t);
   }
   return {};
 }

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/allocator.h"
 #include "normnet/ops/elementwise.h"
@@ -305,6 +307,111 @@ TEST(Threading, FewerThanOneThreadIsAValueError) {
   EXPECT_THROW(set_num_threads(0), ValueError);
   EXPECT_EQ(message_of([] { set_num_threads(-2); }), "set_num_threads: expected n >= 1, got -2");
   EXPECT_EQ(get_num_threads(), original);  // unchanged by the failed call
+}
+
+// ---- uint8: the storage dtype of image bytes ----
+
+TEST(TensorUint8, IsAOneByteStorageDtype) {
+  EXPECT_STREQ(dtype_name(DType::kUInt8), "uint8");
+  EXPECT_EQ(dtype_size(DType::kUInt8), 1u);
+  EXPECT_FALSE(is_floating(DType::kUInt8));
+  EXPECT_FALSE(is_floating(DType::kInt64));
+  EXPECT_TRUE(is_floating(DType::kFloat32));
+  EXPECT_TRUE(is_floating(DType::kFloat64));
+}
+
+TEST(TensorUint8, FactoriesDataCloneAndPrinting) {
+  Tensor t = Tensor::from_vector(std::vector<uint8_t>{0, 1, 254, 255}, {2, 2});
+  EXPECT_EQ(t.dtype(), DType::kUInt8);
+  EXPECT_EQ(t.data<uint8_t>()[3], 255);
+  EXPECT_EQ(t.to_vector<uint8_t>(), (std::vector<uint8_t>{0, 1, 254, 255}));
+  Tensor c = t.clone();
+  c.data<uint8_t>()[0] = 9;
+  EXPECT_EQ(t.data<uint8_t>()[0], 0);  // a deep copy
+  EXPECT_EQ(Tensor::zeros({3}, DType::kUInt8).to_vector<uint8_t>(), (std::vector<uint8_t>{0, 0, 0}));
+  EXPECT_EQ(Tensor::ones({2}, DType::kUInt8).to_vector<uint8_t>(), (std::vector<uint8_t>{1, 1}));
+  EXPECT_EQ(Tensor::scalar(7, DType::kUInt8).item(), 7.0);
+  // full() stores a double by the uint8 cast rule: truncate, saturate, NaN → 0.
+  EXPECT_EQ(Tensor::full({1}, 300.0, DType::kUInt8).item(), 255.0);
+  EXPECT_EQ(Tensor::full({1}, -4.0, DType::kUInt8).item(), 0.0);
+  EXPECT_EQ(Tensor::full({1}, 12.9, DType::kUInt8).item(), 12.0);
+  EXPECT_EQ(Tensor::full({1}, std::nan(""), DType::kUInt8).item(), 0.0);
+  EXPECT_EQ(Tensor::arange(3, DType::kUInt8).to_vector<uint8_t>(), (std::vector<uint8_t>{0, 1, 2}));
+  EXPECT_EQ(Tensor::symbolic({kUnknownDim, 4}, DType::kUInt8).dtype(), DType::kUInt8);
+  EXPECT_EQ(t.to_string(), "Tensor(uint8, [2, 2]) [[0, 1], [254, 255]]");
+  EXPECT_NE(message_of([&] { (void)t.data<float>(); }).find("requested float32 from a uint8 tensor"), std::string::npos);
+}
+
+TEST(TensorUint8, CannotRequireGrad) {
+  Tensor t = Tensor::zeros({2}, DType::kUInt8);
+  EXPECT_THROW(t.set_requires_grad(true), Error);
+}
+
+TEST(CastUint8, BytesConvertExactlyToEveryDtypeAndBack) {
+  std::vector<uint8_t> all(256);
+  for (int i = 0; i < 256; ++i) all[static_cast<std::size_t>(i)] = static_cast<uint8_t>(i);
+  const Tensor bytes = Tensor::from_vector(all, {256});
+  for (DType d : {DType::kFloat32, DType::kFloat64, DType::kInt64}) {
+    const Tensor wide = ops::cast(bytes, d);
+    EXPECT_EQ(wide.dtype(), d);
+    const std::vector<double> v = wide.to_vector<double>();
+    for (int i = 0; i < 256; ++i) ASSERT_EQ(v[static_cast<std::size_t>(i)], i) << dtype_name(d);
+    EXPECT_EQ(ops::cast(wide, DType::kUInt8).to_vector<uint8_t>(), all) << dtype_name(d);
+  }
+  EXPECT_TRUE(ops::cast(bytes, DType::kUInt8).same(bytes));  // same dtype: x itself
+  EXPECT_EQ(bytes.to(DType::kFloat32).dtype(), DType::kFloat32);
+}
+
+TEST(CastUint8, FloatsTruncateTowardZeroSaturateAndNanGivesZero) {
+  const Tensor f = Tensor::from_vector(
+      std::vector<float>{0.0f, 0.99f, 1.0f, 254.99f, 255.0f, 255.5f, 1e30f, -0.5f, -1.0f, -1e30f, INFINITY, -INFINITY,
+                         NAN, -0.0f, 127.5f},
+      {15});
+  const std::vector<uint8_t> expected{0, 0, 1, 254, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 127};
+  EXPECT_EQ(ops::cast(f, DType::kUInt8).to_vector<uint8_t>(), expected);
+  EXPECT_EQ(ops::cast(ops::cast(f, DType::kFloat64), DType::kUInt8).to_vector<uint8_t>(), expected);
+  const Tensor i = Tensor::from_vector(std::vector<int64_t>{-300, -1, 0, 17, 255, 256, 1000, INT64_MAX, INT64_MIN}, {9});
+  EXPECT_EQ(ops::cast(i, DType::kUInt8).to_vector<uint8_t>(), (std::vector<uint8_t>{0, 0, 0, 17, 255, 255, 255, 255, 0}));
+}
+
+TEST(CastUint8, SymbolicAndNotRecorded) {
+  const Tensor s = ops::cast(Tensor::symbolic({kUnknownDim, 3}, DType::kFloat32), DType::kUInt8);
+  EXPECT_TRUE(s.is_symbolic());
+  EXPECT_EQ(s.dtype(), DType::kUInt8);
+  Tensor x = Tensor::from_vector(std::vector<double>{1.5, 2.5}, {2}).set_requires_grad(true);
+  EXPECT_FALSE(ops::cast(x, DType::kUInt8).requires_grad());
+  EXPECT_FALSE(ops::cast(ops::cast(x, DType::kUInt8), DType::kFloat64).requires_grad());
+}
+
+TEST(TensorUint8, ArithmeticIsATypeErrorThatNamesTheOpAndSuggestsACast) {
+  const Tensor b = Tensor::from_vector(std::vector<uint8_t>{1, 2}, {2});
+  const Tensor f = Tensor::ones({2});
+  const auto expect_type_error = [](const std::function<void()>& fn, const std::string& op) {
+    try {
+      fn();
+      ADD_FAILURE() << op << ": expected a TypeError";
+    } catch (const TypeError& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(op + ":"), std::string::npos) << m;
+      EXPECT_NE(m.find("uint8"), std::string::npos) << m;
+      EXPECT_NE(m.find("ops::cast(x, DType::kFloat32)"), std::string::npos) << m;
+      EXPECT_NE(m.find("layers::Rescaling"), std::string::npos) << m;
+    }
+  };
+  expect_type_error([&] { (void)(b + b); }, "ops::add");
+  expect_type_error([&] { (void)(f * b); }, "ops::mul");
+  expect_type_error([&] { (void)(b / 255.0); }, "ops::div");
+  expect_type_error([&] { (void)(-b); }, "ops::neg");
+  expect_type_error([&] { (void)ops::exp(b); }, "ops::exp");
+  expect_type_error([&] { (void)ops::sum(b); }, "ops::sum");
+  expect_type_error([&] { (void)ops::mean(b); }, "ops::mean");
+  expect_type_error([&] { (void)ops::max(b); }, "ops::max");
+  expect_type_error([&] { (void)ops::argmax(b, 0); }, "ops::argmax");
+  expect_type_error([&] { (void)ops::broadcast_to(b, {3, 2}); }, "ops::broadcast_to");
+  // Symbolic tensors too: a model that forgets the Rescaling fails when it is built.
+  expect_type_error([&] { (void)ops::relu(Tensor::symbolic({kUnknownDim, 2}, DType::kUInt8)); }, "ops::relu");
+  // A TypeError is a ValueError, so existing `catch (const ValueError&)` still sees it.
+  EXPECT_THROW((void)(b + b), ValueError);
 }
 
 }  // namespace

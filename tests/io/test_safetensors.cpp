@@ -96,6 +96,29 @@ TEST(Safetensors, WritesThePublishedLayout) {
   EXPECT_EQ(values[1], 2.0f);
 }
 
+TEST(Safetensors, Uint8TensorsAreU8OneBytePerElement) {
+  normnet::testing::TempDir dir;
+  const std::string path = dir.file("u8.safetensors");
+  const Tensor u = Tensor::from_vector(std::vector<uint8_t>{0, 1, 127, 128, 254, 255, 9}, {7});
+  const Tensor f = Tensor::from_vector(std::vector<float>{3.0f}, {1});
+  // Odd byte counts: the next tensor's offset need not be aligned.
+  const std::vector<uint8_t> b = bytes_of(serialize_safetensors({{"u", u}, {"f", f}}, {}));
+  uint64_t n = 0;
+  std::memcpy(&n, b.data(), 8);
+  const Config h = Config::parse(std::string(b.begin() + 8, b.begin() + 8 + static_cast<long>(n)));
+  EXPECT_EQ(h["u"]["dtype"], "U8");
+  EXPECT_EQ(h["u"]["data_offsets"], Config::array({0, 7}));
+  EXPECT_EQ(h["f"]["data_offsets"], Config::array({7, 11}));
+  write_safetensors(path, {{"u", u}, {"f", f}}, {});
+  const SafetensorsContents c = read_safetensors(path);
+  EXPECT_EQ(c.tensors.at("u").dtype(), DType::kUInt8);
+  EXPECT_EQ(c.tensors.at("u").to_vector<uint8_t>(), u.to_vector<uint8_t>());
+  EXPECT_EQ(c.tensors.at("f").to_vector<float>(), f.to_vector<float>());
+  // A U8 entry must still cover exactly shape × 1 byte.
+  expect_rejected(file_bytes(R"({"x": {"dtype": "U8", "shape": [3], "data_offsets": [0, 2]}})", {0, 0}),
+                  {"tensor 'x'"});
+}
+
 TEST(Safetensors, RejectsFilesShorterThanTheLengthField) {
   for (std::size_t n = 0; n < 8; ++n) expect_rejected(std::vector<uint8_t>(n, 0), {"too short"});
 }

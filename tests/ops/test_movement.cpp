@@ -7,6 +7,7 @@
 
 #include "kernels/cpu/movement.h"
 #include "normnet/autograd.h"
+#include "normnet/ops/elementwise.h"
 #include "normnet/ops/shape_ops.h"
 #include "support/gradcheck.h"
 
@@ -343,6 +344,44 @@ TEST(Slice, AxisOutOfRangeNamesOpAndShape) {
   Tensor x = Tensor::zeros({2, 5});
   EXPECT_THROW((void)ops::slice(x, 2, 0, 1), ValueError);
   EXPECT_EQ(message_of([&] { (void)ops::slice(x, -3, 0, 1); }), "ops::slice: axis -3 out of range for shape [2, 5]");
+}
+
+// uint8 (image bytes) moves like any dtype: every byte lands where float64 would put its value.
+TEST(MovementUint8, PermuteConcatSliceReshapeMoveBytes) {
+  const Shape shape{2, 3, 4};
+  const Tensor f = counting(shape);
+  const Tensor b = ops::cast(f, DType::kUInt8);
+  const auto same_values = [](const Tensor& bytes, const Tensor& doubles) {
+    ASSERT_EQ(bytes.dtype(), DType::kUInt8);
+    ASSERT_EQ(bytes.shape(), doubles.shape());
+    EXPECT_EQ(ops::cast(bytes, DType::kFloat64).to_vector<double>(), doubles.to_vector<double>());
+  };
+  same_values(ops::permute(b, {2, 0, 1}), ops::permute(f, {2, 0, 1}));
+  same_values(ops::transpose(b, 0, 2), ops::transpose(f, 0, 2));
+  same_values(ops::concat({b, b}, 1), ops::concat({f, f}, 1));
+  same_values(ops::slice(b, 2, 1, 3), ops::slice(f, 2, 1, 3));
+  same_values(ops::slice(b, 0, 1, 2), ops::slice(f, 0, 1, 2));
+  same_values(ops::reshape(b, {6, 4}), ops::reshape(f, {6, 4}));
+  same_values(ops::flatten(b), ops::flatten(f));
+  // Symbolic uint8 inputs keep their dtype.
+  const Tensor s = Tensor::symbolic({kUnknownDim, 3, 4}, DType::kUInt8);
+  EXPECT_EQ(ops::slice(s, 1, 0, 2).dtype(), DType::kUInt8);
+  EXPECT_EQ(ops::concat({s, s}, -1).shape(), (Shape{kUnknownDim, 3, 8}));
+  // Mixing uint8 with another dtype is still the usual dtype error.
+  EXPECT_THROW((void)ops::concat({b, f}, 0), ValueError);
+}
+
+TEST(MovementUint8, PermuteKernelMatchesItsReference) {
+  std::vector<uint8_t> x(3 * 5 * 7);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<uint8_t>(i * 37 + 11);
+  const int64_t x_shape[3] = {3, 5, 7};
+  const int perm[3] = {2, 0, 1};
+  int64_t plan_shape[3], plan_strides[3];
+  const int rank = kernels::cpu::permute_plan(3, x_shape, perm, plan_shape, plan_strides);
+  std::vector<uint8_t> fast(x.size()), reference(x.size());
+  kernels::cpu::permute_forward(x.data(), fast.data(), rank, plan_shape, plan_strides);
+  kernels::cpu::permute_reference(x.data(), reference.data(), 3, x_shape, perm);
+  EXPECT_EQ(fast, reference);
 }
 
 }  // namespace

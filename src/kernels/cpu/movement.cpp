@@ -183,5 +183,10 @@ template void permute_reference<int64_t>(const int64_t*, int64_t*, int, const in
 template void slice_forward<int64_t>(const int64_t*, int64_t*, int64_t, int64_t, int64_t, int64_t);
 template void slice_backward<int64_t>(const int64_t*, int64_t*, int64_t, int64_t, int64_t, int64_t);
 template void concat_forward<int64_t>(const int64_t*, int64_t*, int64_t, int64_t, int64_t, int64_t);
+// uint8 (image bytes) moves but never carries a gradient: no slice_backward.
+template void permute_forward<uint8_t>(const uint8_t*, uint8_t*, int, const int64_t*, const int64_t*);
+template void permute_reference<uint8_t>(const uint8_t*, uint8_t*, int, const int64_t*, const int*);
+template void slice_forward<uint8_t>(const uint8_t*, uint8_t*, int64_t, int64_t, int64_t, int64_t);
+template void concat_forward<uint8_t>(const uint8_t*, uint8_t*, int64_t, int64_t, int64_t, int64_t);
 
 }  // namespace normnet::kernels::cpu

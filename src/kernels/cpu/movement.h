@@ -3,7 +3,7 @@
 //
 // Shape letters: a tensor cut at an axis is viewed as [outer, row], where `outer` is the product
 // of the extents before the axis and `row` = extent(axis) · (product of the extents after it).
-// Instantiated for float, double and int64_t.
+// Instantiated for float, double and int64_t, and (forward only) for uint8_t.
 #pragma once
 
 #include <cstdint>
