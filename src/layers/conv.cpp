@@ -65,6 +65,7 @@ Tensor Conv2DLayer::call(const Tensor& x, const CallArgs&) {
     fail(str("expected input [batch, height, width, ", kernel.size(2), "] (channels last), got shape ", x.shape()));
   }
   check_window_fits(*this, x.shape(), kernel_size, padding, "kernel_size");
+  if (activation == "relu") return ops::conv2d_relu(detail::autocast(x, dtype), kernel, bias, strides, padding);
   Tensor y = ops::conv2d(detail::autocast(x, dtype), kernel, bias, strides, padding);
   return activations::apply(activation, y);
 }

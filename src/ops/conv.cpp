@@ -1,9 +1,10 @@
-// conv2d: shape rule (valid / TensorFlow's same padding), forward through the conv2d kernel
-// (oneDNN for float32) and backward to the input, the kernel and the bias.
+// conv2d and conv2d_relu: shape rule (valid / TensorFlow's same padding), forward through the
+// conv2d kernel (oneDNN for float32) and backward to the input, the kernel and the bias.
 #include "normnet/ops/conv.h"
 
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/unary.h"
 #include "ops/op_util.h"
 
 namespace normnet::ops {
@@ -12,16 +13,14 @@ namespace {
 using namespace detail;
 using kernels::cpu::Conv2dDims;
 
-constexpr const char* kOp = "ops::conv2d";
-
 // Output extent of one spatial axis; unknown stays unknown.
 kernels::cpu::WindowAxis axis_or_unknown(int64_t in, int64_t window, int64_t stride, bool same) {
   if (in == kUnknownDim) return {kUnknownDim, 0, 0};
   return kernels::cpu::window_axis(in, window, stride, same);
 }
 
-void check_conv_args(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::array<int, 2> strides,
-                     Padding padding) {
+void check_conv_args(const char* kOp, const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                     std::array<int, 2> strides, Padding padding) {
   check_floating(x, kOp, "x");
   check_floating(kernel, kOp, "kernel");
   check_same_dtype(x, kernel, kOp);
@@ -57,16 +56,54 @@ void check_conv_args(const Tensor& x, const Tensor& kernel, const Tensor& bias, 
 }
 
 template <class T>
-void backward_weights(const Tensor& x, const Tensor& dy, Tensor& dkernel, Tensor* dbias, const Conv2dDims& d) {
-  kernels::cpu::conv2d_backward_weights(x.data<T>(), dy.data<T>(), dkernel.data<T>(),
-                                        dbias ? dbias->data<T>() : nullptr, d);
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
 }
 
-}  // namespace
+template <class T>
+void forward(const Tensor& x, const Tensor& kernel, const Tensor& bias, Tensor& y, bool relu, const Conv2dDims& d) {
+  kernels::cpu::conv2d_forward(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), d);
+  // In place: the same values as ops::relu(conv2d(...)) (NaN passed through), without a second
+  // activation-sized buffer.
+  if (relu) kernels::cpu::relu_forward(y.data<T>(), y.data<T>(), y.numel());
+}
 
-Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::array<int, 2> strides,
-              Padding padding) {
-  check_conv_args(x, kernel, bias, strides, padding);
+// dz = dy·[y > 0] (or dy itself without relu) and dbias = Σ dz over the N·OH·OW rows.
+template <class T>
+Tensor pre_activation_grad(const Tensor& y, const Tensor& dy, Tensor* dbias, bool relu, const Conv2dDims& d) {
+  const int64_t rows = d.n * d.oh * d.ow;
+  T* db = dbias ? dbias->data<T>() : nullptr;
+  if (!relu) {
+    if (db) kernels::cpu::bias_backward(dy.data<T>(), db, rows, d.o);
+    return dy;
+  }
+  Tensor dz = Tensor::empty(dy.shape(), dy.dtype());
+  kernels::cpu::relu_bias_backward(y.data<T>(), dy.data<T>(), dz.data<T>(), db, rows, d.o);
+  return dz;
+}
+
+template <class T>
+void backward(const Tensor& x, const Tensor& kernel, const Tensor& y, const Tensor& dy, bool relu, const Conv2dDims& d,
+              GradSink& sink) {
+  const bool want_bias = sink.wants(2);
+  Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
+  const Tensor dz = pre_activation_grad<T>(y, dy, want_bias ? &dbias : nullptr, relu, d);
+  if (sink.wants(0)) {
+    Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    kernels::cpu::conv2d_backward_data(dz.data<T>(), kernel.data<T>(), dx.data<T>(), d);
+    sink.add(0, dx);
+  }
+  if (sink.wants(1)) {
+    Tensor dkernel = Tensor::empty(kernel.shape(), kernel.dtype());
+    kernels::cpu::conv2d_backward_weights(x.data<T>(), dz.data<T>(), dkernel.data<T>(), nullptr, d);
+    sink.add(1, dkernel);
+  }
+  if (want_bias) sink.add(2, dbias);
+}
+
+Tensor conv2d_impl(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                   std::array<int, 2> strides, Padding padding, bool relu) {
+  check_conv_args(op, x, kernel, bias, strides, padding);
   const bool same = padding == Padding::kSame;
   const auto rows = axis_or_unknown(x.size(1), kernel.size(0), strides[0], same);
   const auto cols = axis_or_unknown(x.size(2), kernel.size(1), strides[1], same);
@@ -78,43 +115,35 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::ar
                      rows.out, cols.out, strides[0], strides[1],
                      rows.pad_before, cols.pad_before, rows.pad_after, cols.pad_after};
   Tensor out = make_result(std::move(out_shape), x.dtype(), /*symbolic=*/false);
-  if (x.dtype() == DType::kFloat32) {
-    kernels::cpu::conv2d_forward(x.data<float>(), kernel.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
-                                 out.data<float>(), d);
-  } else {
-    kernels::cpu::conv2d_forward(x.data<double>(), kernel.data<double>(),
-                                 bias.defined() ? bias.data<double>() : nullptr, out.data<double>(), d);
-  }
+  if (x.dtype() == DType::kFloat32) forward<float>(x, kernel, bias, out, relu, d);
+  else forward<double>(x, kernel, bias, out, relu, d);
   if (!should_record({x, kernel, bias})) return out;
 
-  // y[n,p,q,o] = b[o] + Σ_{i,j,c} x[n, p·s−pt+i, q·s−pl+j, c] · k[i,j,c,o]   (x = 0 in the padding)
-  //   ⇒ dx[n,h,w,c] = Σ_{p,q,i,j,o : h = p·s−pt+i, w = q·s−pl+j} dy[n,p,q,o] · k[i,j,c,o]
-  //     dk[i,j,c,o] = Σ_{n,p,q} x[n, p·s−pt+i, q·s−pl+j, c] · dy[n,p,q,o]
-  //     db[o]       = Σ_{n,p,q} dy[n,p,q,o]
+  // z[n,p,q,o] = b[o] + Σ_{i,j,c} x[n, p·s−pt+i, q·s−pl+j, c] · k[i,j,c,o]   (x = 0 in the padding)
+  // y = z, or y = max(z, 0) for conv2d_relu  ⇒  dz = dy, or dz = dy·[y > 0] (0 at z = 0 and NaN)
+  //   ⇒ dx[n,h,w,c] = Σ_{p,q,i,j,o : h = p·s−pt+i, w = q·s−pl+j} dz[n,p,q,o] · k[i,j,c,o]
+  //     dk[i,j,c,o] = Σ_{n,p,q} x[n, p·s−pt+i, q·s−pl+j, c] · dz[n,p,q,o]
+  //     db[o]       = Σ_{n,p,q} dz[n,p,q,o]
   // Padded positions receive no gradient (they are constants).
-  record(out, kOp, {x, kernel, bias}, [x = x.detach(), kernel = kernel.detach(), d](const Tensor& dy, GradSink& sink) {
-    const bool f32 = dy.dtype() == DType::kFloat32;
-    if (sink.wants(0)) {
-      Tensor dx = Tensor::empty(x.shape(), x.dtype());
-      if (f32) kernels::cpu::conv2d_backward_data(dy.data<float>(), kernel.data<float>(), dx.data<float>(), d);
-      else kernels::cpu::conv2d_backward_data(dy.data<double>(), kernel.data<double>(), dx.data<double>(), d);
-      sink.add(0, dx);
-    }
-    const bool want_bias = sink.wants(2);
-    Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
-    if (sink.wants(1)) {
-      Tensor dkernel = Tensor::empty(kernel.shape(), kernel.dtype());
-      if (f32) backward_weights<float>(x, dy, dkernel, want_bias ? &dbias : nullptr, d);
-      else backward_weights<double>(x, dy, dkernel, want_bias ? &dbias : nullptr, d);
-      sink.add(1, dkernel);
-    } else if (want_bias) {
-      const int64_t rows = d.n * d.oh * d.ow;
-      if (f32) kernels::cpu::bias_backward(dy.data<float>(), dbias.data<float>(), rows, d.o);
-      else kernels::cpu::bias_backward(dy.data<double>(), dbias.data<double>(), rows, d.o);
-    }
-    if (want_bias) sink.add(2, dbias);
-  });
+  Tensor kept = relu ? out.detach() : Tensor();  // relu's backward reads its output, as ops::relu
+  record(out, op, {x, kernel, bias},
+         [x = x.detach(), kernel = kernel.detach(), kept, relu, d](const Tensor& dy, GradSink& sink) {
+           if (dy.dtype() == DType::kFloat32) backward<float>(x, kernel, kept, dy, relu, d, sink);
+           else backward<double>(x, kernel, kept, dy, relu, d, sink);
+         });
   return out;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::array<int, 2> strides,
+              Padding padding) {
+  return conv2d_impl("ops::conv2d", x, kernel, bias, strides, padding, /*relu=*/false);
+}
+
+Tensor conv2d_relu(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::array<int, 2> strides,
+                   Padding padding) {
+  return conv2d_impl("ops::conv2d_relu", x, kernel, bias, strides, padding, /*relu=*/true);
 }
 
 }  // namespace normnet::ops

@@ -2,9 +2,9 @@
 // and the fused sparse softmax cross-entropy. Each forward is followed by its backward closure.
 #include "normnet/ops/nn.h"
 
+#include "kernels/cpu/dropout.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/softmax.h"
-#include "kernels/cpu/unary.h"
 #include "ops/op_util.h"
 
 namespace normnet::ops {
@@ -104,20 +104,22 @@ Tensor dropout(const Tensor& x, double rate, bool training, uint64_t seed) {
   if (!training || rate == 0.0) return x;
   Tensor y = detail::make_result(x.shape(), x.dtype(), x.is_symbolic());
   if (y.is_symbolic()) return y;
-  Tensor mask = Tensor::empty(x.shape(), x.dtype());  // 0 or 1/(1 − rate)
   with_floating(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
-    cpu::dropout_forward(x.data<T>(), rate, seed, mask.data<T>(), y.data<T>(), x.numel());
+    cpu::dropout_forward(x.data<T>(), rate, seed, y.data<T>(), x.numel());
   });
-  // y = x·mask  ⇒  dx = dy·mask
+  // y = x·mask  ⇒  dx = dy·mask, with mask ∈ {0, 1/(1 − rate)} a function of (seed, index) that
+  // backward recomputes (kernels/cpu/dropout.h) rather than storing. dx is written into a fresh
+  // tensor the sink takes as is when x has no gradient yet (no zero fill).
   if (detail::should_record({x})) {
-    detail::record(y, "ops::dropout", {x}, [mask](const Tensor& dy, GradSink& sink) {
+    detail::record(y, "ops::dropout", {x}, [rate, seed](const Tensor& dy, GradSink& sink) {
       if (!sink.wants(0)) return;
-      Tensor dx = sink.buffer(0);
+      Tensor dx = Tensor::empty(dy.shape(), dy.dtype());
       with_floating(dx.dtype(), [&](auto zero) {
         using T = decltype(zero);
-        cpu::dropout_backward(mask.data<T>(), dy.data<T>(), dx.data<T>(), dx.numel());
+        cpu::dropout_backward_write(rate, seed, dy.data<T>(), dx.data<T>(), dx.numel());
       });
+      sink.add(0, dx);
     });
   }
   return y;

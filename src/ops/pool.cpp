@@ -78,6 +78,18 @@ Tensor pool2d(PoolKind kind, const char* op, const Tensor& x, std::array<int, 2>
   // avg: y = (1/count) Σ_window x      ⇒  dx[window] += dy / count (count = real elements only).
   record(out, op, {x}, [kind, x = x.detach(), d](const Tensor& dy, GradSink& sink) {
     if (!sink.wants(0)) return;
+    if (kind == PoolKind::kMax && kernels::cpu::pool_windows_tile(d)) {
+      // Each element of x in exactly one window: dx written once into a fresh tensor, which the
+      // sink takes as is when x has no gradient yet (no zero fill, no read-modify-write).
+      Tensor dx = Tensor::empty(x.shape(), x.dtype());
+      if (dy.dtype() == DType::kFloat32) {
+        kernels::cpu::max_pool2d_backward_write(x.data<float>(), dy.data<float>(), dx.data<float>(), d);
+      } else {
+        kernels::cpu::max_pool2d_backward_write(x.data<double>(), dy.data<double>(), dx.data<double>(), d);
+      }
+      sink.add(0, dx);
+      return;
+    }
     Tensor dx = sink.buffer(0);  // zero-filled on first use; the kernels add into it
     if (dy.dtype() == DType::kFloat32) pool_backward<float>(kind, x, dy, dx, d);
     else pool_backward<double>(kind, x, dy, dx, d);

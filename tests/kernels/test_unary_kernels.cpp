@@ -9,31 +9,13 @@
 #include <limits>
 #include <vector>
 
-#include "core/random.h"
 #include "kernels/cpu/embedding.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/cpu/unary.h"
-#include "normnet/threading.h"
+#include "kernels/kernel_test_util.h"
 
 namespace normnet::kernels::cpu {
 namespace {
-
-template <class T>
-std::vector<T> random_values(std::size_t n, uint64_t seed, double scale = 3.0) {
-  detail::Rng rng(seed);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(scale * rng.normal());
-  return v;
-}
-
-// Runs fn() with the kernels limited to `threads` threads.
-template <class Fn>
-void with_threads(int threads, const Fn& fn) {
-  const int before = get_num_threads();
-  set_num_threads(threads);
-  fn();
-  set_num_threads(before);
-}
 
 TEST(UnaryKernels, BackwardAddsIntoDx) {
   const std::vector<double> x{0.5, -1.5, 2.0};
@@ -82,6 +64,54 @@ TEST(UnaryKernels, ReluBackwardWriteEqualsAddingIntoZeros) {
     EXPECT_EQ(written[0], 0.0f);
     EXPECT_EQ(written[1], 0.0f);
   }
+}
+
+// y from relu_forward with exact zeros and NaN; [rows, channels] shapes with rows not a multiple
+// of the pieces, fewer rows than pieces, channel counts below, at and above one vector, and past
+// the kernel's stack limit (600 > 256 channels).
+TEST(UnaryKernels, ReluBiasBackwardMatchesReference) {
+  struct Case {
+    int64_t rows, channels;
+  };
+  for (const Case c : {Case{1, 3}, Case{1000, 64}, Case{3 * kReluBiasPieces + 7, 32}, Case{20, 8}, Case{300, 17},
+                       Case{40, 600}, Case{0, 5}}) {
+    const auto n = static_cast<std::size_t>(c.rows * c.channels);
+    auto x = random_values<float>(n, 5);
+    if (n > 2) {
+      x[0] = 0.0f;
+      x[1] = std::numeric_limits<float>::quiet_NaN();
+    }
+    const auto dy = random_values<float>(n, 6);
+    std::vector<float> y(n), dz(n, NAN), dz_ref(n, NAN);
+    std::vector<float> db(static_cast<std::size_t>(c.channels), NAN), db_ref(db.size(), NAN);
+    relu_forward(x.data(), y.data(), static_cast<int64_t>(n));
+    relu_bias_backward(y.data(), dy.data(), dz.data(), db.data(), c.rows, c.channels);
+    relu_bias_backward_reference(y.data(), dy.data(), dz_ref.data(), db_ref.data(), c.rows, c.channels);
+    EXPECT_EQ(dz, dz_ref) << c.rows << "x" << c.channels;
+    for (std::size_t j = 0; j < db.size(); ++j) {
+      // Both sum in double (in another order), then round: at most one float ulp apart.
+      EXPECT_NEAR(db[j], db_ref[j], 1e-6 * (1.0 + std::abs(db_ref[j]))) << c.rows << "x" << c.channels;
+    }
+    if (n > 2) {
+      EXPECT_EQ(dz[0], 0.0f);  // y = 0: gradient 0
+      EXPECT_EQ(dz[1], 0.0f);  // y = NaN: gradient 0, as relu_backward
+    }
+    std::vector<float> dz_only(n, NAN);
+    relu_bias_backward(y.data(), dy.data(), dz_only.data(), static_cast<float*>(nullptr), c.rows, c.channels);
+    EXPECT_EQ(dz_only, dz_ref);
+  }
+}
+
+TEST(UnaryKernels, ReluBiasBackwardDoesNotDependOnThreads) {
+  const int64_t rows = 12803, channels = 64;
+  const auto n = static_cast<std::size_t>(rows * channels);
+  const auto y = random_values<float>(n, 7);
+  const auto dy = random_values<float>(n, 8, 1e3);
+  std::vector<float> dz1(n), dz3(n), db1(channels), db3(channels);
+  with_threads(1, [&] { relu_bias_backward(y.data(), dy.data(), dz1.data(), db1.data(), rows, channels); });
+  with_threads(3, [&] { relu_bias_backward(y.data(), dy.data(), dz3.data(), db3.data(), rows, channels); });
+  EXPECT_EQ(dz1, dz3);
+  EXPECT_EQ(db1, db3);
 }
 
 TEST(UnaryKernels, SigmoidMatchesDoubleAcrossRange) {
@@ -161,20 +191,6 @@ TEST(CastKernels, SaturatingFloatToInt64) {
   constexpr auto kMax = std::numeric_limits<int64_t>::max();
   constexpr auto kMin = std::numeric_limits<int64_t>::min();
   EXPECT_EQ(y, (std::vector<int64_t>{0, kMax, kMin, kMax, kMin, -3, 3}));
-}
-
-TEST(DropoutKernels, MaskDependsOnSeedNotThreads) {
-  const int64_t n = 5 * kDropoutBlock + 17;
-  const auto x = random_values<double>(static_cast<std::size_t>(n), 3);
-  std::vector<double> m1(static_cast<std::size_t>(n)), y1(m1.size()), m2(m1.size()), y2(m1.size());
-  with_threads(1, [&] { dropout_forward(x.data(), 0.3, 42, m1.data(), y1.data(), n); });
-  with_threads(3, [&] { dropout_forward(x.data(), 0.3, 42, m2.data(), y2.data(), n); });
-  EXPECT_EQ(m1, m2);
-  EXPECT_EQ(y1, y2);
-  for (std::size_t i = 0; i < m1.size(); ++i) {
-    ASSERT_TRUE(m1[i] == 0.0 || m1[i] == 1.0 / 0.7);
-    EXPECT_EQ(y1[i], x[i] * m1[i]);
-  }
 }
 
 // [outer, K, inner] layouts covering rows (inner = 1), a partial tile, exactly one tile, and

@@ -93,6 +93,17 @@ TEST(Conv2D, ValuesByHand) {
   EXPECT_EQ(strided(nine()).to_vector<float>(), (std::vector<float>{12.0f}));
 }
 
+// activation "relu" goes through ops::conv2d_relu: the same values as relu after the layer.
+TEST(Conv2D, ReluActivationEqualsReluAfterALinearConv) {
+  auto relu = layers::Conv2D(5, {3, 3}).activation("relu").bias_initializer("random_normal");
+  Tensor x = Tensor::randn({2, 7, 6, 3}, 12);
+  const Tensor y = relu(x);
+  const Tensor want = ops::relu(ops::conv2d(x, relu->kernel, relu->bias));
+  EXPECT_EQ(y.to_vector<float>(), want.to_vector<float>());
+  auto f64 = layers::Conv2D(2, {2, 2}).activation("relu").bias_initializer("random_normal").dtype(DType::kFloat64);
+  EXPECT_TRUE(gradcheck_layer(*f64, {Tensor::randn({2, 4, 4, 3}, 13, DType::kFloat64)}, {&f64->kernel, &f64->bias}));
+}
+
 TEST(Conv2D, ManyChannelsMatchANaiveLoop) {
   auto conv = layers::Conv2D(3, {2, 3}).bias_initializer("random_normal");
   Tensor x = Tensor::randn({2, 5, 6, 4}, 9);

@@ -1,6 +1,12 @@
 // conv2d: values, TensorFlow's same padding, float64 gradient checks (valid/same, stride 1/2,
-// with/without bias), float32 (oneDNN) against float64, shape inference and error messages.
+// with/without bias), float32 (oneDNN) against float64, shape inference and error messages;
+// conv2d_relu against relu(conv2d) bit for bit, NaN included, and its gradient checks.
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
 
 #include "normnet/normnet.h"
 #include "support/gradcheck.h"
@@ -121,6 +127,79 @@ TEST(Conv2d, Float32MatchesFloat64ForwardAndBackward) {
     EXPECT_LT(max_abs_diff(k.grad(), k64.grad()), 1e-3) << what;
     EXPECT_LT(max_abs_diff(b.grad(), b64.grad()), 1e-3) << what;
   }
+}
+
+// The float32 bit patterns of t (NaN compares equal to the same NaN).
+std::vector<uint32_t> bits_of(const Tensor& t) {
+  std::vector<uint32_t> out;
+  for (float v : t.to_vector<float>()) out.push_back(std::bit_cast<uint32_t>(v));
+  return out;
+}
+
+TEST(Conv2dRelu, EqualsReluOfConv2dBitForBit) {
+  struct Case {
+    Shape x, k;
+    std::array<int, 2> s;
+    Padding p;
+  };
+  // The second case is the Fashion-MNIST CNN's second layer at a small batch (the fused path's
+  // oneDNN primitives); the last has more channels than the fused bias sum keeps on its stack.
+  const Case cases[] = {{{3, 9, 8, 3}, {3, 3, 3, 5}, {1, 1}, Padding::kValid},
+                        {{4, 26, 26, 32}, {3, 3, 32, 64}, {1, 1}, Padding::kValid},
+                        {{2, 8, 7, 4}, {4, 2, 4, 6}, {2, 1}, Padding::kSame},
+                        {{1, 5, 5, 8}, {1, 1, 8, 300}, {1, 1}, Padding::kValid}};
+  for (const Case& c : cases) {
+    const std::string what = shape_to_string(c.x) + " * " + shape_to_string(c.k);
+    Tensor x = Tensor::randn(c.x, 31).set_requires_grad(true);
+    Tensor k = Tensor::randn(c.k, 32).set_requires_grad(true);
+    Tensor b = Tensor::randn({c.k[3]}, 33).set_requires_grad(true);
+    Tensor x2 = x.detach().clone().set_requires_grad(true);
+    Tensor k2 = k.detach().clone().set_requires_grad(true);
+    Tensor b2 = b.detach().clone().set_requires_grad(true);
+    const Tensor fused = ops::conv2d_relu(x, k, b, c.s, c.p);
+    const Tensor plain = ops::relu(ops::conv2d(x2, k2, b2, c.s, c.p));
+    EXPECT_EQ(bits_of(fused), bits_of(plain)) << what;
+    const Tensor u = Tensor::randn(fused.shape(), 34);
+    fused.backward(u);
+    plain.backward(u);
+    // The same dz reaches the same oneDNN primitives; only the bias sum is ordered differently
+    // (chunks of rows, then the chunk sums, all in double), so it may differ in the last bit.
+    EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << what;
+    EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << what;
+    const auto db = b.grad().to_vector<float>(), db2 = b2.grad().to_vector<float>();
+    for (std::size_t i = 0; i < db.size(); ++i) EXPECT_NEAR(db[i], db2[i], 1e-6 * (1.0 + std::abs(db2[i]))) << what;
+  }
+}
+
+TEST(Conv2dRelu, PassesNaNThrough) {
+  // ops::relu keeps NaN so that TerminateOnNaN sees a diverged model; oneDNN's relu post-op
+  // would map it to 0, so the fused op must not use it.
+  Tensor x = Tensor::randn({2, 6, 6, 3}, 41);
+  x.data<float>()[7] = std::numeric_limits<float>::quiet_NaN();
+  const Tensor k = Tensor::randn({3, 3, 3, 4}, 42);
+  const Tensor b = Tensor::randn({4}, 43);
+  const Tensor fused = ops::conv2d_relu(x, k, b);
+  const auto v = fused.to_vector<float>();
+  EXPECT_TRUE(std::any_of(v.begin(), v.end(), [](float f) { return std::isnan(f); }));
+  EXPECT_EQ(bits_of(fused), bits_of(ops::relu(ops::conv2d(x, k, b))));
+}
+
+TEST(Conv2dRelu, GradCheck) {
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) { return ops::conv2d_relu(in[0], in[1], in[2], {1, 1}, Padding::kValid); },
+      {f64({2, 5, 4, 3}, 51), f64({3, 2, 3, 2}, 52), f64({2}, 53)}));
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) { return ops::conv2d_relu(in[0], in[1], Tensor(), {2, 2}, Padding::kSame); },
+      {f64({2, 5, 6, 2}, 54), f64({3, 3, 2, 3}, 55)}));
+}
+
+TEST(Conv2dRelu, SymbolicShapeAndErrorsNameTheOp) {
+  const Tensor y = ops::conv2d_relu(Tensor::symbolic({kUnknownDim, 28, 28, 1}), Tensor::zeros({3, 3, 1, 32}),
+                                    Tensor::zeros({32}));
+  EXPECT_TRUE(y.is_symbolic());
+  EXPECT_EQ(y.shape(), (Shape{kUnknownDim, 26, 26, 32}));
+  EXPECT_EQ(message_of([] { (void)ops::conv2d_relu(Tensor::zeros({28, 28, 1}), Tensor::zeros({3, 3, 1, 4}), Tensor()); }),
+            "ops::conv2d_relu: expected x of rank 4 [N, H, W, Cin], got shape [28, 28, 1]");
 }
 
 TEST(Conv2d, ErrorsNameTheOpAndShapes) {

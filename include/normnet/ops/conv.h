@@ -15,6 +15,13 @@ enum class Padding { kValid, kSame };
 [[nodiscard]] Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                             std::array<int, 2> strides = {1, 1}, Padding padding = Padding::kValid);
 
+// relu(conv2d(x, kernel, bias, ...)) as one op: the same values (NaN passes through, as in
+// ops::relu) and gradients, with the activation applied in place and relu's backward fused with
+// the bias gradient. Conv2D layers with activation "relu" call it.
+//   Tensor h = ops::conv2d_relu(x, kernel, bias);   // == ops::relu(ops::conv2d(x, kernel, bias))
+[[nodiscard]] Tensor conv2d_relu(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                                 std::array<int, 2> strides = {1, 1}, Padding padding = Padding::kValid);
+
 // Max / average pooling of x [N, H, W, C]; strides default to the pool size. Average pooling
 // with `same` padding divides by the number of real (unpadded) elements, as Keras does.
 [[nodiscard]] Tensor max_pool2d(const Tensor& x, std::array<int, 2> pool_size,

@@ -1,5 +1,5 @@
-// 2-d convolution: cached oneDNN primitives (NHWC activations, hwio weights, no reorders) for
-// float32; naive gather loops for float64.
+// 2-d convolution: cached oneDNN primitives (NHWC activations, weights in oneDNN's layout through
+// cached reorders) for float32; naive gather loops for float64.
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
@@ -95,16 +95,17 @@ void backward_data_dnnl(const float* dy, const float* kernel, float* dx, const C
   dnnl_execute(p, args);
 }
 
-void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, float* dbias, const Conv2dDims& d) {
+// dkernel only: oneDNN 2.6's NHWC backward weights (jit:avx512_core) sums the bias gradient in a
+// scalar-latency SSE loop (perf: 3 % of a Fashion-MNIST CNN training step); with the bias it ran
+// 10–80 % longer than without (24 → 28 and 36 → 46 ms for the CNN's second convolution, 4.0 → 7.3
+// ms for its first, standalone, machine loaded). bias_backward, or ops::conv2d_relu's fused relu
+// pass, computes it instead.
+void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, const Conv2dDims& d) {
   const ConvDescs m = conv_descs(d);
-  const bool bias = dbias != nullptr;
-  const DnnlKey key = conv_key(kDnnlConvBackwardWeights, d, bias);
+  const DnnlKey key = conv_key(kDnnlConvBackwardWeights, d, false);
   const DnnlPrimitive& p = dnnl_cached_primitive(key, [&](const dnnl::primitive_attr& attr) {
-    const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, bias), dnnl_engine());
-    const auto desc =
-        bias ? dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel_any, m.bias,
-                                                        m.y, m.strides, m.pad_l, m.pad_r)
-             : dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, m.x, m.kernel_any, m.y,
+    const dnnl::convolution_forward::primitive_desc hint(forward_desc(m, false), dnnl_engine());
+    const dnnl::convolution_backward_weights::desc desc(algorithm::convolution_direct, m.x, m.kernel_any, m.y,
                                                         m.strides, m.pad_l, m.pad_r);
     return dnnl::convolution_backward_weights::primitive_desc(desc, attr, dnnl_engine(), hint);
   });
@@ -113,7 +114,6 @@ void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, floa
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl_wrap(m.x, x)},
                                              {DNNL_ARG_DIFF_DST, dnnl_wrap(m.y, dy)},
                                              {DNNL_ARG_DIFF_WEIGHTS, dnnl_wrap(p.weights, dweights)}};
-  if (bias) args[DNNL_ARG_DIFF_BIAS] = dnnl_wrap(m.bias, dbias);
   dnnl_execute(p, args);
   if (!plain) dnnl_reorder(key, p.weights, dweights, m.kernel, dkernel);
 }
@@ -171,11 +171,13 @@ void conv2d_backward_weights(const float* x, const float* dy, float* dkernel, fl
     return;
   }
   try {
-    backward_weights_dnnl(x, dy, dkernel, dbias, d);
+    backward_weights_dnnl(x, dy, dkernel, d);
   } catch (const dnnl::error&) {
     dnnl_note_fallback();
     conv2d_backward_weights_reference(x, dy, dkernel, dbias, d);
+    return;
   }
+  if (dbias) bias_backward(dy, dbias, d.n * d.oh * d.ow, d.o);
 }
 
 void conv2d_backward_weights(const double* x, const double* dy, double* dkernel, double* dbias,

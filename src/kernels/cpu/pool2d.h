@@ -27,6 +27,16 @@ void max_pool2d_forward(const T* x, T* y, const Pool2dDims& d);
 template <class T>
 void max_pool2d_backward(const T* x, const T* dy, T* dx, const Pool2dDims& d);
 
+// True when the windows tile the image: stride = pool size on both axes and the windows cover
+// every real element (valid padding with H, W multiples of the pool, or same padding), so each
+// input element lies in exactly one window.
+[[nodiscard]] bool pool_windows_tile(const Pool2dDims& d);
+// For tiling windows (pool_windows_tile(d)): dx = dy at each window's argmax (as
+// max_pool2d_backward chooses it) and 0 elsewhere, written once per element, not added: a fresh
+// buffer needs no zero fill. max_pool2d_backward into zeros is its reference twin.
+template <class T>
+void max_pool2d_backward_write(const T* x, const T* dy, T* dx, const Pool2dDims& d);
+
 // y = mean over the real elements of each window (Keras's count for `same` padding).
 template <class T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dDims& d);

@@ -7,7 +7,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "core/random.h"
+#include "kernels/cpu/matmul.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -145,6 +145,61 @@ void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n) {
   });
 }
 
+// y = max(x, 0), x = conv + bias  ⇒  dz = dy·[y > 0], dbias = Σ_rows dz. The rows split into
+// kReluBiasPieces fixed pieces whose column sums (double) wait on the caller's stack and are
+// added in piece order: one barrier, and the same sums for any thread count. (A first version
+// joined chunk sums through `omp ordered`; on this shared 2-core machine every hand-over waited
+// for a preempted partner thread and the pass took 15 % of a training step.) Past
+// kMaxStackChannels channels, the mask pass and bias_backward run one after the other.
+namespace {
+constexpr int64_t kMaxStackChannels = 256;
+}  // namespace
+
+template <class T>
+void relu_bias_backward(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels) {
+  if (!dbias || channels > kMaxStackChannels) {
+    relu_backward_write(y, dy, dz, rows * channels);
+    if (dbias) bias_backward(dz, dbias, rows, channels);
+    return;
+  }
+  double sums[kReluBiasPieces][kMaxStackChannels];  // 64 KiB
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (rows * channels >= kGrainCheap)
+  for (int64_t k = 0; k < kReluBiasPieces; ++k) {
+    double* acc = sums[k];
+    for (int64_t c = 0; c < channels; ++c) acc[c] = 0.0;
+    for (int64_t r = k * rows / kReluBiasPieces; r < (k + 1) * rows / kReluBiasPieces; ++r) {
+      const T* yr = y + r * channels;
+      const T* gr = dy + r * channels;
+      T* zr = dz + r * channels;
+      // Two loops over the row (the second reads it back from L1): GCC 12 leaves a select and
+      // a float → double sum in one loop scalar ("control flow in loop").
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) {
+        const T g = gr[c];
+        zr[c] = yr[c] > T(0) ? g : T(0);
+      }
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) acc[c] += static_cast<double>(zr[c]);
+    }
+  }
+  for (int64_t c = 0; c < channels; ++c) {
+    double total = 0.0;
+    for (int64_t k = 0; k < kReluBiasPieces; ++k) total += sums[k][c];
+    dbias[c] = static_cast<T>(total);
+  }
+}
+
+template <class T>
+void relu_bias_backward_reference(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels) {
+  for (int64_t i = 0; i < rows * channels; ++i) dz[i] = y[i] > T(0) ? dy[i] : T(0);
+  if (!dbias) return;
+  for (int64_t c = 0; c < channels; ++c) {
+    double acc = 0.0;
+    for (int64_t r = 0; r < rows; ++r) acc += static_cast<double>(dz[r * channels + c]);
+    dbias[c] = static_cast<T>(acc);
+  }
+}
+
 // y = 1/(1 + e⁻ˣ)  ⇒  dx = dy·y·(1 − y). Computed from e = e^−|x| ≤ 1, so neither branch
 // overflows: x ≥ 0 gives 1/(1 + e), x < 0 gives e/(1 + e) (which keeps tiny values like
 // sigmoid(−100) ≈ 3.7e−44 instead of rounding 1 − (1 − y) to 0).
@@ -203,36 +258,6 @@ void cast_forward(const From* x, To* y, int64_t n) {
   for_each_index(n, kGrainCheap, [=](int64_t i) { y[i] = convert<From, To>(x[i]); });
 }
 
-namespace {
-// A well-mixed seed per block (splitmix64's finalizer over seed and block index).
-uint64_t block_seed(uint64_t seed, int64_t block) {
-  uint64_t z = seed ^ (static_cast<uint64_t>(block) + 1) * 0xD1B54A32D192ED03ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-}  // namespace
-
-// y = x·mask  ⇒  dx = dy·mask
-template <class T>
-void dropout_forward(const T* x, double rate, uint64_t seed, T* mask, T* y, int64_t n) {
-  const T scale = static_cast<T>(1.0 / (1.0 - rate));
-  const int64_t blocks = (n + kDropoutBlock - 1) / kDropoutBlock;
-#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (blocks > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
-    detail::Rng rng(block_seed(seed, b));
-    const int64_t end = std::min(n, (b + 1) * kDropoutBlock);
-    for (int64_t i = b * kDropoutBlock; i < end; ++i) {
-      mask[i] = rng.uniform() < rate ? T(0) : scale;
-      y[i] = x[i] * mask[i];
-    }
-  }
-}
-template <class T>
-void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n) {
-  for_each_index(n, kGrainCheap, [=](int64_t i) { dx[i] += dy[i] * mask[i]; });
-}
-
 // Explicit instantiations for float and double.
 template void neg_forward<float>(const float*, float*, int64_t);
 template void neg_backward<float>(const float*, float*, int64_t);
@@ -252,14 +277,14 @@ template void pow_backward<float>(const float*, double, const float*, float*, in
 template void relu_forward<float>(const float*, float*, int64_t);
 template void relu_backward<float>(const float*, const float*, float*, int64_t);
 template void relu_backward_write<float>(const float*, const float*, float*, int64_t);
+template void relu_bias_backward<float>(const float*, const float*, float*, float*, int64_t, int64_t);
+template void relu_bias_backward_reference<float>(const float*, const float*, float*, float*, int64_t, int64_t);
 template void sigmoid_forward<float>(const float*, float*, int64_t);
 template void sigmoid_backward<float>(const float*, const float*, float*, int64_t);
 template void tanh_forward<float>(const float*, float*, int64_t);
 template void tanh_backward<float>(const float*, const float*, float*, int64_t);
 template void clip_forward<float>(const float*, double, double, float*, int64_t);
 template void clip_backward<float>(const float*, double, double, const float*, float*, int64_t);
-template void dropout_forward<float>(const float*, double, uint64_t, float*, float*, int64_t);
-template void dropout_backward<float>(const float*, const float*, float*, int64_t);
 
 template void neg_forward<double>(const double*, double*, int64_t);
 template void neg_backward<double>(const double*, double*, int64_t);
@@ -279,15 +304,14 @@ template void pow_backward<double>(const double*, double, const double*, double*
 template void relu_forward<double>(const double*, double*, int64_t);
 template void relu_backward<double>(const double*, const double*, double*, int64_t);
 template void relu_backward_write<double>(const double*, const double*, double*, int64_t);
+template void relu_bias_backward<double>(const double*, const double*, double*, double*, int64_t, int64_t);
+template void relu_bias_backward_reference<double>(const double*, const double*, double*, double*, int64_t, int64_t);
 template void sigmoid_forward<double>(const double*, double*, int64_t);
 template void sigmoid_backward<double>(const double*, const double*, double*, int64_t);
 template void tanh_forward<double>(const double*, double*, int64_t);
 template void tanh_backward<double>(const double*, const double*, double*, int64_t);
 template void clip_forward<double>(const double*, double, double, double*, int64_t);
 template void clip_backward<double>(const double*, double, double, const double*, double*, int64_t);
-template void dropout_forward<double>(const double*, double, uint64_t, double*, double*, int64_t);
-template void dropout_backward<double>(const double*, const double*, double*, int64_t);
-
 
 template void cast_forward<float, double>(const float*, double*, int64_t);
 template void cast_forward<float, int64_t>(const float*, int64_t*, int64_t);

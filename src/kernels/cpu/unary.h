@@ -1,5 +1,4 @@
-// Elementwise unary kernels (forward and backward side by side), dtype casts and the dropout
-// mask. Raw loops over contiguous buffers of n elements: no allocation, no throwing, OpenMP
+// Elementwise unary kernels (forward and backward side by side) and dtype casts. Raw loops over contiguous buffers of n elements: no allocation, no throwing, OpenMP
 // above a size threshold. Every *_backward ADDS its result into dx.
 #pragma once
 
@@ -95,6 +94,17 @@ template <class T> void relu_backward(const T* y, const T* dy, T* dx, int64_t n)
 // The same written, not added: dx = dy·[y > 0]. For a fresh gradient buffer, it saves the zero
 // fill and the read of dx (ops::relu hands the result to the sink).
 template <class T> void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n);
+// relu's backward fused with the bias gradient of the op that produced y (ops::conv2d_relu),
+// y viewed as [rows, channels]: dz = dy·[y > 0] written (not added) and dbias[c] = Σ_rows dz[·, c]
+// overwritten (dbias null: dz only). The column sums run in double over kReluBiasPieces
+// fixed pieces of rows, the piece sums added in piece order: dbias does not depend on the thread
+// count. One pass over y and dy instead of relu's pass plus a second read for the bias.
+inline constexpr int64_t kReluBiasPieces = 32;
+template <class T>
+void relu_bias_backward(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels);
+// Naive twin: the mask, then each column summed in row order in double.
+template <class T>
+void relu_bias_backward_reference(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels);
 
 // y = 1/(1 + e⁻ˣ)             ⇒ dx += dy·y·(1 − y)
 template <class T> void sigmoid_forward(const T* x, T* y, int64_t n);
@@ -112,13 +122,5 @@ template <class T> void clip_backward(const T* x, double lo, double hi, const T*
 // the int64 range → INT64_MIN / INT64_MAX (a plain C++ cast would be undefined behaviour).
 // Between float32 and float64: y = round(x) ⇒ dx += dy converted back.
 template <class From, class To> void cast_forward(const From* x, To* y, int64_t n);
-
-// Inverted dropout: mask = 0 with probability `rate`, else 1/(1 − rate); y = x·mask.
-// Blocks of kDropoutBlock elements draw from their own stream (seeded from `seed` and the block
-// index), so the mask depends on the seed only, never on the thread count.
-//   y = x·mask                ⇒ dx += dy·mask
-inline constexpr int64_t kDropoutBlock = 4096;
-template <class T> void dropout_forward(const T* x, double rate, uint64_t seed, T* mask, T* y, int64_t n);
-template <class T> void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n);
 
 }  // namespace normnet::kernels::cpu

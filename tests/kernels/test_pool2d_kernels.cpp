@@ -1,0 +1,75 @@
+// Max pooling's write-once backward for tiling windows: which dims tile, and that it writes what
+// max_pool2d_backward adds into zeros (its reference twin), ties and NaN included, on every element.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/random.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/pool2d.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+// Dims of a pool over x [n, h, w, c] with stride = pool (valid or TensorFlow's same padding).
+Pool2dDims dims(int64_t n, int64_t h, int64_t w, int64_t c, int64_t ph, int64_t pw, bool same,
+                int64_t sh = 0, int64_t sw = 0) {
+  Pool2dDims d;
+  d.n = n, d.h = h, d.w = w, d.c = c, d.ph = ph, d.pw = pw;
+  d.stride_h = sh ? sh : ph;
+  d.stride_w = sw ? sw : pw;
+  const WindowAxis rows = window_axis(h, ph, d.stride_h, same);
+  const WindowAxis cols = window_axis(w, pw, d.stride_w, same);
+  d.oh = rows.out, d.ow = cols.out, d.pad_top = rows.pad_before, d.pad_left = cols.pad_before;
+  return d;
+}
+
+TEST(MaxPoolKernels, WhichWindowsTile) {
+  EXPECT_TRUE(pool_windows_tile(dims(2, 24, 24, 64, 2, 2, false)));   // the Fashion-MNIST CNN
+  EXPECT_TRUE(pool_windows_tile(dims(1, 25, 7, 3, 2, 3, true)));      // same: padding completes
+  EXPECT_TRUE(pool_windows_tile(dims(1, 6, 6, 3, 3, 2, false)));
+  EXPECT_FALSE(pool_windows_tile(dims(1, 25, 24, 3, 2, 2, false)));   // the last row is in no window
+  EXPECT_FALSE(pool_windows_tile(dims(1, 8, 8, 3, 3, 3, false, 2, 2)));  // overlapping windows
+  EXPECT_FALSE(pool_windows_tile(dims(1, 8, 8, 3, 2, 2, false, 3, 3)));  // gaps between windows
+}
+
+// Values drawn from a few levels, so that windows have ties; some NaN.
+std::vector<float> tie_heavy_values(std::size_t n, uint64_t seed) {
+  detail::Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.below(4)) - 1.5f;
+  for (std::size_t i = 5; i < n; i += 97) v[i] = std::numeric_limits<float>::quiet_NaN();
+  return v;
+}
+
+TEST(MaxPoolKernels, BackwardWriteEqualsAddingIntoZeros) {
+  for (const Pool2dDims& d : {dims(3, 24, 24, 64, 2, 2, false), dims(2, 7, 9, 70, 2, 2, true),
+                              dims(2, 6, 9, 5, 3, 3, false), dims(4, 5, 5, 130, 2, 3, true)}) {
+    const auto nx = static_cast<std::size_t>(d.n * d.h * d.w * d.c);
+    const auto ny = static_cast<std::size_t>(d.n * d.oh * d.ow * d.c);
+    ASSERT_TRUE(pool_windows_tile(d));
+    const auto x = tie_heavy_values(nx, 1);
+    detail::Rng rng(2);
+    std::vector<float> dy(ny);
+    for (auto& g : dy) g = static_cast<float>(rng.normal());
+    std::vector<float> added(nx, 0.0f), written(nx, std::numeric_limits<float>::quiet_NaN());
+    max_pool2d_backward(x.data(), dy.data(), added.data(), d);
+    max_pool2d_backward_write(x.data(), dy.data(), written.data(), d);
+    EXPECT_EQ(written, added) << d.h << "x" << d.w << "x" << d.c << " pool " << d.ph << "x" << d.pw;
+  }
+}
+
+TEST(MaxPoolKernels, BackwardWriteRoutesToTheForwardArgmax) {
+  // One 2×2 window, two channels: channel 0 ties at the top row (first wins), channel 1 has NaN
+  // at the bottom right (NaN wins). Pixels in row-major order, channels innermost.
+  const std::vector<float> x{5, 1, 5, 2, 0, 3, 1, std::numeric_limits<float>::quiet_NaN()};
+  const std::vector<float> dy{10, 20};
+  std::vector<float> dx(8, -1.0f);
+  max_pool2d_backward_write(x.data(), dy.data(), dx.data(), dims(1, 2, 2, 2, 2, 2, false));
+  EXPECT_EQ(dx, (std::vector<float>{10, 0, 0, 0, 0, 0, 0, 20}));
+}
+
+}  // namespace
+}  // namespace normnet::kernels::cpu
