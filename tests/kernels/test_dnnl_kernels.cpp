@@ -96,10 +96,10 @@ TEST(DnnlMatmul, EmptyInnerDimensionWritesBias) {
 TEST(RowTimesMatrix, MatchesReference) {
   expect_matmul_matches_reference(dims({}, {}, 1, 9216, 128, false, false), true);  // the CNN's Dense at batch 1
   expect_matmul_matches_reference(dims({}, {}, 1, 128, 10, false, false), true);
-  expect_matmul_matches_reference(dims({}, {}, 1, 37, 200, false, false), false);  // blocks of 64 and 16, a tail of 8
+  expect_matmul_matches_reference(dims({}, {}, 1, 37, 200, false, false), false);  // blocks of 128 and 64, a tail of 8
   expect_matmul_matches_reference(dims({}, {}, 1, 4099, 3, false, false), true);   // last chunk short
   expect_matmul_matches_reference(dims({}, {}, 1, 7, 65, true, false), true);      // a stored [K, 1]
-  expect_matmul_matches_reference(dims({1, 1}, {1, 1}, 1, 300, 33, false, false), false);
+  expect_matmul_matches_reference(dims({1, 1}, {1, 1}, 1, 300, 33, false, false), false);  // blocks of 16, a tail of 1
 }
 
 TEST(RowTimesMatrix, SameBitsOnEveryCallAndThreadCount) {

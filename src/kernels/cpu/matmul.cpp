@@ -131,6 +131,7 @@ void gemv_block(const float* a, const float* b, int64_t ldb, int64_t k0, int64_t
 // partial[0, N) = Σ_{k0 ≤ k < k1} a[k] · b[k, 0..N)
 void gemv_chunk(const float* a, const float* b, int64_t k0, int64_t k1, int64_t n, float* partial) {
   int64_t j = 0;
+  for (; j + 128 <= n; j += 128) gemv_block<128>(a, b + j, n, k0, k1, partial + j);
   for (; j + 64 <= n; j += 64) gemv_block<64>(a, b + j, n, k0, k1, partial + j);
   for (; j + 16 <= n; j += 16) gemv_block<16>(a, b + j, n, k0, k1, partial + j);
   if (j == n) return;
