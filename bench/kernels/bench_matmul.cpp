@@ -1,6 +1,7 @@
 // SGEMM and convolution through oneDNN at 1024³ and at the reference CNN's shapes (batch 128),
-// beside a measured FMA peak, so each figure reads as a fraction of what the core can do.
-//   NORMNET_NUM_THREADS=2 build/bench/bench_kernels --benchmark_filter='Fma|Sgemm|Conv|Pool'
+// beside a measured FMA peak, so each figure reads as a fraction of what the core can do; and the
+// batch-1 Dense product (a memory-bound row times a matrix) in GB/s.
+//   NORMNET_NUM_THREADS=2 build/bench/bench_kernels --benchmark_filter='Fma|Sgemm|RowTimes|Conv|Pool'
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -123,6 +124,31 @@ BENCHMARK(BM_SgemmKernel)
     ->Args({9216, 128, 128, 1, 0})   // Dense 9216→128: dW
     ->Args({128, 10, 128, 0, 1})     // Dense 128→10: dx
     ->Args({128, 128, 10, 1, 0})     // Dense 128→10: dW
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// ---- a single row times a matrix: Dense 9216→128 at batch 1 (issue 7's batch-1 latency) ----
+// Memory-bound: GB/s counts b once (4·K·N bytes), the traffic that cannot be avoided. matmul.cpp
+// runs its own loop here, not oneDNN; b (4.7 MB) is a little larger than two 2 MB L2 caches.
+void BM_RowTimesMatrix(benchmark::State& state) {
+  MatmulDims d;
+  d.m = 1;
+  d.k = state.range(0);
+  d.n = state.range(1);
+  const auto a = random_vector(d.k, 1), b = random_vector(d.k * d.n, 2), bias = random_vector(d.n, 3);
+  std::vector<float> c(d.n);
+  matmul_forward(a.data(), b.data(), bias.data(), c.data(), d);
+  for (auto _ : state) {
+    matmul_forward(a.data(), b.data(), bias.data(), c.data(), d);
+    benchmark::ClobberMemory();
+  }
+  state.counters["GB/s"] = benchmark::Counter(4.0 * d.k * d.n * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
+}
+BENCHMARK(BM_RowTimesMatrix)
+    ->ArgNames({"K", "N"})
+    ->Args({9216, 128})  // Dense 9216→128
+    ->Args({128, 10})    // Dense 128→10
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 

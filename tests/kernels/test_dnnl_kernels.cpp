@@ -91,6 +91,34 @@ TEST(DnnlMatmul, EmptyInnerDimensionWritesBias) {
   EXPECT_EQ(c, (std::vector<float>{1, 2, 3, 1, 2, 3}));
 }
 
+// A single row times an untransposed matrix runs matmul.cpp's own loop (chunks of rows walked
+// forwards and backwards on alternate calls), not oneDNN.
+TEST(RowTimesMatrix, MatchesReference) {
+  expect_matmul_matches_reference(dims({}, {}, 1, 9216, 128, false, false), true);  // the CNN's Dense at batch 1
+  expect_matmul_matches_reference(dims({}, {}, 1, 128, 10, false, false), true);
+  expect_matmul_matches_reference(dims({}, {}, 1, 37, 200, false, false), false);  // blocks of 128 and 64, a tail of 8
+  expect_matmul_matches_reference(dims({}, {}, 1, 4099, 3, false, false), true);   // last chunk short
+  expect_matmul_matches_reference(dims({}, {}, 1, 7, 65, true, false), true);      // a stored [K, 1]
+  expect_matmul_matches_reference(dims({1, 1}, {1, 1}, 1, 300, 33, false, false), false);  // blocks of 16, a tail of 1
+}
+
+TEST(RowTimesMatrix, SameBitsOnEveryCallAndThreadCount) {
+  const MatmulDims d = dims({}, {}, 1, 5000, 96, false, false);
+  const auto a = random_vector(d.k, 1), b = random_vector(d.k * d.n, 2), bias = random_vector(d.n, 3);
+  const int threads = get_num_threads();
+  std::vector<float> first(d.n, NAN);
+  matmul_forward(a.data(), b.data(), bias.data(), first.data(), d);
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    for (int call = 0; call < 3; ++call) {  // the walk changes direction on every call
+      std::vector<float> c(d.n, NAN);
+      matmul_forward(a.data(), b.data(), bias.data(), c.data(), d);
+      EXPECT_EQ(c, first) << t << " thread(s), call " << call;
+    }
+  }
+  set_num_threads(threads);
+}
+
 TEST(BiasBackward, SumsRows) {
   const std::vector<double> dy{1, 2, 3, 4, 5, 6};
   std::vector<double> db(3, NAN);
