@@ -4,10 +4,15 @@
 # (default 60) over a scratch copy of its seed corpus, NORMNET_JOBS targets at a time. Exits
 # non-zero when any target found an input that crashes it or trips a sanitizer; that input is
 # kept in $FUZZ_ARTIFACTS (default build-fuzz/artifacts), the run's log in build-fuzz/fuzz_<target>.log.
+# With NORMNET_FUZZ_TESTS=1 (what scripts/test.sh does) the same build also compiles the tests,
+# examples and tool, and the whole CTest suite (but the CMake consumer tests) runs under the
+# sanitizers before the fuzzing: one sanitized library build serves both.
 #
-#   bash scripts/fuzz.sh                      # every target, 60 s each (what CI runs)
+#   bash scripts/fuzz.sh                      # every target, 60 s each
 #   FUZZ_SECONDS=3600 bash scripts/fuzz.sh idx  # one target, an hour
-# Environment: NORMNET_JOBS (default: every core), NORMNET_CCACHE=0 to build without ccache.
+#   NORMNET_FUZZ_TESTS=1 bash scripts/fuzz.sh   # the suite under sanitizers, then 60 s per target (CI)
+# Environment: NORMNET_JOBS (default: every core), NORMNET_CCACHE=0 to build without ccache,
+# FUZZ_SECONDS=0 to build (and test) without fuzzing, NORMNET_TEST_TIMEOUT (seconds per test).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,13 +34,35 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   done
 fi
 
-step "configure $build_dir (clang, libFuzzer + ASan + UBSan)"
+with_tests=OFF
+if [[ "${NORMNET_FUZZ_TESTS:-0}" == 1 ]]; then with_tests=ON; fi
+step "configure $build_dir (clang, libFuzzer coverage + ASan + UBSan; tests $with_tests)"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-  -DCMAKE_CXX_COMPILER=clang++ \
-  -DNORMNET_FUZZ=ON -DNORMNET_BUILD_TESTS=OFF -DNORMNET_BUILD_BENCHMARKS=OFF -DNORMNET_BUILD_EXAMPLES=OFF \
-  -DNORMNET_BUILD_TOOLS=OFF "${launcher[@]}"
-step "build ${targets[*]} ($jobs jobs)"
-cmake --build "$build_dir" --parallel "$jobs" --target "${targets[@]/#/fuzz_}"
+  -DCMAKE_CXX_COMPILER=clang++ -DNORMNET_FUZZ=ON -DNORMNET_SANITIZE=ON -DNORMNET_BUILD_BENCHMARKS=OFF \
+  -DNORMNET_BUILD_TESTS=$with_tests -DNORMNET_BUILD_EXAMPLES=$with_tests -DNORMNET_BUILD_TOOLS=$with_tests \
+  "${launcher[@]}"
+if [[ $with_tests == ON ]]; then
+  step "build everything in $build_dir ($jobs jobs)"
+  cmake --build "$build_dir" --parallel "$jobs"
+  step "test under sanitizers ($jobs at a time)"
+  # Any sanitizer report fails the test: UBSan aborts (-fno-sanitize-recover), ASan always does.
+  # The consumer tests (label "consumer": CMake packaging, run by the Release pass) are left out:
+  # under sanitizer flags they would compile the whole library once more. The clang build runs
+  # two OpenMP runtimes (clang's libomp for normnet, libgomp inside oneDNN); passive waiting
+  # keeps their idle threads from spinning against each other on a small machine.
+  OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}" \
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}" \
+  UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+    ctest --test-dir "$build_dir" --output-on-failure --no-tests=error --parallel "$jobs" \
+    --timeout "${NORMNET_TEST_TIMEOUT:-600}" --label-exclude consumer
+else
+  step "build ${targets[*]} ($jobs jobs)"
+  cmake --build "$build_dir" --parallel "$jobs" --target "${targets[@]/#/fuzz_}"
+fi
+if [[ "$seconds" == 0 ]]; then
+  step "done (FUZZ_SECONDS=0: no fuzzing)"
+  exit 0
+fi
 
 rm -rf "$artifacts"  # findings of an earlier run
 mkdir -p "$artifacts"

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <limits>
 #include <memory>
 
 namespace normnet::io {
@@ -64,6 +66,20 @@ class ByteSource {
     }
     position_ += total;
     return total;
+  }
+
+  // The most bytes the whole source can hold, known before reading it, so that a header claiming
+  // more is refused before anything that size is allocated: exact for memory and plain files; a
+  // gzip file expands at most 1032 times (deflate's largest ratio). `exact` says which.
+  [[nodiscard]] std::size_t capacity(bool& exact) const {
+    exact = true;
+    if (memory_) return memory_->size();
+    std::error_code error;
+    const auto bytes = std::filesystem::file_size(path_, error);
+    if (error) return std::numeric_limits<std::size_t>::max();  // a pipe or the like: no bound
+    if (gzdirect(file_.get())) return static_cast<std::size_t>(bytes);
+    exact = false;
+    return static_cast<std::size_t>(bytes) * 1032;
   }
 
   // Why the data ended: "" at a clean end, or zlib's words when a gzip stream was cut short.
@@ -127,6 +143,16 @@ IdxHeader read_header(ByteSource& in, const std::string& path) {
   }
   if (count > kMaxIdxBytes / elem) throw IoError(str(path, ": IDX data would exceed the size limit"));
   h.data_bytes = count * elem;
+  bool exact = true;
+  const std::size_t capacity = in.capacity(exact);
+  if (h.header_bytes + h.data_bytes > capacity) {
+    if (exact)
+      throw IoError(str(path, ": IDX size mismatch: header ", shape_to_string(h.dims), " needs ",
+                        h.header_bytes + h.data_bytes, " bytes, file has ", capacity));
+    throw IoError(str(path, ": IDX size mismatch: header ", shape_to_string(h.dims), " needs ",
+                      h.header_bytes + h.data_bytes, " bytes, more than a gzip file of its size can hold (",
+                      capacity / 1032, " bytes compressed)"));
+  }
   return h;
 }
 

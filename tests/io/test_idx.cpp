@@ -192,6 +192,24 @@ TEST_F(IdxFiles, CutOrCorruptGzipStreamsAreIoErrorsNamingTheFile) {
   expect_io_error([&] { (void)io::read_idx_images(bad); }, "garbled.gz");
 }
 
+// fuzz_idx found it: a 22-byte buffer whose header claims 2^31 − 2^15 bytes of float data made the
+// reader allocate them before it saw the data was missing. Headers are now checked against what
+// the source can hold first (exactly for buffers and plain files, ×1032 for gzip).
+TEST_F(IdxFiles, HeadersClaimingMoreThanTheSourceCanHoldAreRefusedBeforeAllocating) {
+  const std::vector<uint8_t> huge = {0x00, 0x00, 0x0d, 0x02, 0x00, 0x0d, 0x02, 0x00, 0x00, 0x00, 0x02,
+                                     0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x40, 0x00, 0x00, 0x00};
+  expect_io_error([&] { (void)io::parse_idx(huge, "mem"); }, "mem: IDX size mismatch: header [852480, 576] needs");
+  expect_io_error([&] { (void)io::parse_idx(huge, "mem"); }, "file has 22");
+  // A small gzip file whose header claims 10^9 bytes of images.
+  const std::vector<uint8_t> claim = idx_bytes(0x08, {1000, 1000, 1000}, {1, 2, 3});
+  const std::string gz = write("claims_a_gigabyte.gz", claim, /*gz=*/true);
+  expect_io_error([&] { (void)io::read_idx_images(gz, DType::kUInt8); },
+                  "claims_a_gigabyte.gz: IDX size mismatch: header [1000, 1000, 1000] needs 1000000016 bytes, more "
+                  "than a gzip file of its size can hold");
+  const std::string plain = write("claims_a_gigabyte", claim);
+  expect_io_error([&] { (void)io::read_idx_images(plain); }, "needs 1000000016 bytes, file has 19");
+}
+
 TEST_F(IdxFiles, ParseIdxValidatesBuffersLikeFiles) {
   const auto ok = idx_bytes(0x08, {2, 3}, {1, 2, 3, 4, 5, 6});
   EXPECT_EQ(io::parse_idx(ok, "mem").data, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));

@@ -123,6 +123,19 @@ TEST_F(ImageFiles, JpegWithOversizedHuffmanTableIsRefused) {
                              {"read_image", "bad_table.jpg", "Huffman table"});
 }
 
+// fuzz_image found it: a PNG whose IDAT data inflates to nothing makes stb 2.27 call
+// memcpy(NULL, src, 0) (undefined behaviour by the letter of the C standard, harmless in practice;
+// the sanitized builds exclude that one check for src/io/image.cpp). The file is refused cleanly.
+TEST_F(ImageFiles, PngWithEmptyImageDataIsRefused) {
+  const std::vector<unsigned char> png = {
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+      0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x05, 0x08, 0x00, 0x00, 0x00, 0x00, 0x1e, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x49, 0x44, 0x41, 0x54, 0x78, 0x5e, 0x2a, 0x64, 0x50, 0x05, 0x01, 0x96, 0x7b, 0xaa,
+      0xcc, 0x00, 0x44, 0x03, 0x00, 0x77, 0xd6, 0x07, 0x98, 0xeb, 0xcd, 0x5e, 0x81, 0x00, 0x7b, 0x82};
+  write_bytes("empty_idat.png", png);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("empty_idat.png")); }, {"read_image", "empty_idat.png"});
+}
+
 // Tiny files that claim large uncompressed images: stb would decode them into zero-filled
 // tensors of hundreds of MB; read_image refuses them before decoding.
 TEST_F(ImageFiles, TruncatedUncompressedImagesAreRefused) {
