@@ -146,6 +146,30 @@ bool has_oversized_huffman_table(const std::vector<uint8_t>& b) {
   return false;
 }
 
+// stb 2.27 accumulates a PNM header's numbers in an int without an overflow check: a run of ten or
+// more digits is signed overflow, undefined behaviour (found by fuzzing under UBSan). So the header
+// is walked first as stbi__pnm_info reads it ("P5"/"P6", then width, height and maximum value, each
+// after whitespace and '#' comments) and a number of more than 9 digits is refused; no image
+// normnet accepts (kMaxPixels) needs one.
+bool is_pnm_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+bool has_overlong_pnm_number(const std::vector<uint8_t>& b) {
+  if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return false;
+  std::size_t i = 2;
+  for (int number = 0; number < 3; ++number) {
+    for (;;) {  // stbi__pnm_skip_whitespace
+      while (i < b.size() && is_pnm_space(b[i])) ++i;
+      if (i >= b.size() || b[i] != '#') break;
+      while (i < b.size() && b[i] != '\n' && b[i] != '\r') ++i;
+    }
+    std::size_t digits = 0;
+    for (; i < b.size() && b[i] >= '0' && b[i] <= '9'; ++i) ++digits;
+    if (digits > 9) return true;
+    if (digits == 0) return false;  // stb refuses the header itself
+  }
+  return false;
+}
+
 }  // namespace
 
 // The fewest bytes a file of `pixels` pixels can have, so that a tiny file cannot claim a huge
@@ -176,6 +200,9 @@ Tensor read_image(const std::string& path, int channels) {
   // Before any stb call: stbi_info parses a JPEG's tables too.
   if (has_oversized_huffman_table(bytes)) {
     throw IoError(str("read_image: '", path, "' is corrupt (a JPEG Huffman table with more than 256 codes)"));
+  }
+  if (has_overlong_pnm_number(bytes)) {
+    throw IoError(str("read_image: '", path, "' is corrupt (a PNM header number with more than 9 digits)"));
   }
   int width = 0, height = 0, file_channels = 0;
   if (!stbi_info_from_memory(bytes.data(), size, &width, &height, &file_channels)) {

@@ -136,6 +136,23 @@ TEST_F(ImageFiles, PngWithEmptyImageDataIsRefused) {
   expect_throw_with<IoError>([&] { (void)io::read_image(path("empty_idat.png")); }, {"read_image", "empty_idat.png"});
 }
 
+// fuzz_image found it: stb 2.27 reads PNM header numbers into an int without an overflow check
+// (signed overflow for ten or more digits). Such headers are refused before stb sees them; a
+// 9-digit number, with a comment before it, still reaches stb (which refuses the size).
+TEST_F(ImageFiles, PnmHeaderNumbersOfTenOrMoreDigitsAreRefused) {
+  const std::string digits(112, '8');
+  const std::string pgm = "P5\n\t\t\n" + digits + "\x9e\xf6MLKJI\xff\xc9";
+  write_bytes("long_number.pgm", std::vector<unsigned char>(pgm.begin(), pgm.end()));
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("long_number.pgm")); },
+                             {"read_image", "long_number.pgm", "PNM header number with more than 9 digits"});
+  const std::string height = "P5 2 # comment\n1234567890 255\n";
+  write_bytes("long_height.pgm", std::vector<unsigned char>(height.begin(), height.end()));
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("long_height.pgm")); }, {"more than 9 digits"});
+  const std::string nine = "P5 2 999999999 255\n";
+  write_bytes("nine_digits.pgm", std::vector<unsigned char>(nine.begin(), nine.end()));
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("nine_digits.pgm")); }, {"nine_digits.pgm", "pixels"});
+}
+
 // Tiny files that claim large uncompressed images: stb would decode them into zero-filled
 // tensors of hundreds of MB; read_image refuses them before decoding.
 TEST_F(ImageFiles, TruncatedUncompressedImagesAreRefused) {
