@@ -41,7 +41,8 @@ namespace normnet::ops {
 // Materializes x broadcast to `shape` (NumPy rules; x's shape must broadcast to exactly it).
 [[nodiscard]] Tensor broadcast_to(const Tensor& x, const Shape& shape);
 
-// Converts to another dtype; differentiable between float32 and float64.
+// Converts to another dtype; differentiable between float32 and float64. To uint8: rounds toward
+// zero and saturates to [0, 255], NaN gives 0 (300 → 255, −3 → 0, 254.99 → 254); from uint8: exact.
 [[nodiscard]] Tensor cast(const Tensor& x, DType dtype);
 
 }  // namespace normnet::ops
