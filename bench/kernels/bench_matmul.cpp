@@ -153,39 +153,44 @@ BENCHMARK(BM_RowTimesMatrix)
     ->Unit(benchmark::kMicrosecond);
 
 // ---- convolution at the CNN's shapes: [128,28,28,1] → Conv(32, 3×3) → Conv(64, 3×3) ----
-Conv2dDims cnn_layer(int64_t h, int64_t c, int64_t o) {
-  return Conv2dDims{128, h, h, c, 3, 3, o, h - 2, h - 2, 1, 1, 0, 0, 0, 0};
+Conv2dDims cnn_layer(int64_t n, int64_t h, int64_t c, int64_t o) {
+  return Conv2dDims{n, h, h, c, 3, 3, o, h - 2, h - 2, 1, 1, 0, 0, 0, 0};
 }
 
 enum ConvPass { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 
+// What ops::conv2d runs (labelled "direct:avx512" where conv2d.cpp routes the forward pass to our
+// direct kernel); with dnnl = 1, oneDNN's forward primitive at the same shape, side by side.
 void BM_Conv2d(benchmark::State& state) {
-  const Conv2dDims d = state.range(0) == 1 ? cnn_layer(28, 1, 32) : cnn_layer(26, 32, 64);
+  const int64_t n = state.range(3);
+  const Conv2dDims d = state.range(0) == 1 ? cnn_layer(n, 28, 1, 32) : cnn_layer(n, 26, 32, 64);
   const auto pass = static_cast<ConvPass>(state.range(1));
+  const bool dnnl = state.range(2) != 0;
   const auto x = random_vector(d.n * d.h * d.w * d.c, 1), k = random_vector(d.kh * d.kw * d.c * d.o, 2);
   const auto bias = random_vector(d.o, 3), dy = random_vector(d.n * d.oh * d.ow * d.o, 4);
   std::vector<float> y(dy.size()), dx(x.size()), dk(k.size()), db(d.o);
   auto run = [&] {
-    if (pass == kForward) conv2d_forward(x.data(), k.data(), bias.data(), y.data(), d);
+    if (pass == kForward && dnnl) conv2d_forward_dnnl(x.data(), k.data(), bias.data(), y.data(), d);
+    else if (pass == kForward) conv2d_forward(x.data(), k.data(), bias.data(), y.data(), d);
     else if (pass == kBackwardData) conv2d_backward_data(dy.data(), k.data(), dx.data(), d);
     else conv2d_backward_weights(x.data(), dy.data(), dk.data(), db.data(), d);
   };
+  dnnl_clear_last_impl();
   run();
   for (auto _ : state) {
     run();
     benchmark::ClobberMemory();
   }
   set_flops(state, 2.0 * d.n * d.oh * d.ow * d.o * d.kh * d.kw * d.c);
+  if (dnnl_last_impl().empty()) state.SetLabel("direct:avx512, " + std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_Conv2d)
-    ->ArgNames({"layer", "pass"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
-    ->Args({1, kForward})
-    ->Args({1, kBackwardWeights})
-    ->Args({2, kForward})
-    ->Args({2, kBackwardData})
-    ->Args({2, kBackwardWeights})
+    ->ArgNames({"layer", "pass", "dnnl", "batch"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
+    ->ArgsProduct({{1}, {kForward, kBackwardWeights}, {0}, {128}})
+    ->ArgsProduct({{2}, {kForward, kBackwardData, kBackwardWeights}, {0}, {128}})
+    ->ArgsProduct({{1, 2}, {kForward}, {0, 1}, {1, 4, 8, 32}})  // the direct kernel vs oneDNN: inference batches
     ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+    ->Unit(benchmark::kMicrosecond);
 
 // ---- max pooling 2×2 after the second convolution: [128,24,24,64] → [128,12,12,64] ----
 void BM_MaxPool2d(benchmark::State& state) {

@@ -62,10 +62,9 @@ const T* data_or_null(const Tensor& t) {
 
 template <class T>
 void forward(const Tensor& x, const Tensor& kernel, const Tensor& bias, Tensor& y, bool relu, const Conv2dDims& d) {
-  kernels::cpu::conv2d_forward(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), d);
-  // In place: the same values as ops::relu(conv2d(...)) (NaN passed through), without a second
-  // activation-sized buffer.
-  if (relu) kernels::cpu::relu_forward(y.data<T>(), y.data<T>(), y.numel());
+  // relu: the same values as ops::relu(conv2d(...)) (NaN passed through), applied by the kernel
+  // before it stores y or in place after it: no second activation-sized buffer.
+  kernels::cpu::conv2d_forward(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), d, relu);
 }
 
 // dz = dy·[y > 0] (or dy itself without relu) and dbias = Σ dz over the N·OH·OW rows.

@@ -1,6 +1,7 @@
-// 2-d convolution over NHWC images with Keras's kernel layout [KH, KW, Cin, Cout]: cached oneDNN
-// primitives for float32 (forward, backward data, backward weights + bias), naive loops for
-// float64 and as the float32 twin in tests.
+// 2-d convolution over NHWC images with Keras's kernel layout [KH, KW, Cin, Cout]. float32 runs
+// cached oneDNN primitives (forward, backward data, backward weights + bias), except a forward
+// pass over a few images with stride 1 and no padding, which runs our direct AVX-512 kernel
+// (conv2d_direct.h); float64 runs naive loops, which are also the float32 twin in tests.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +30,12 @@ struct WindowAxis {
 };
 [[nodiscard]] WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same);
 
-// y = conv(x, kernel) + bias (bias may be null). Overwrites y.
-void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d);
-void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d);
+// y = conv(x, kernel) + bias (bias may be null), then relu(y) = max(y, 0) with NaN kept if `relu`.
+// Overwrites y.
+void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
+                    bool relu = false);
+void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
+                    bool relu = false);
 // dx = the transposed convolution of dy with kernel. Overwrites dx.
 void conv2d_backward_data(const float* dy, const float* kernel, float* dx, const Conv2dDims& d);
 void conv2d_backward_data(const double* dy, const double* kernel, double* dx, const Conv2dDims& d);
@@ -39,6 +43,9 @@ void conv2d_backward_data(const double* dy, const double* kernel, double* dx, co
 void conv2d_backward_weights(const float* x, const float* dy, float* dkernel, float* dbias, const Conv2dDims& d);
 void conv2d_backward_weights(const double* x, const double* dy, double* dkernel, double* dbias,
                              const Conv2dDims& d);
+
+// The oneDNN forward alone, whatever the shape (benchmarks compare it with the direct kernel).
+void conv2d_forward_dnnl(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d);
 
 // Naive twins: one sum per output element, accumulated in double.
 template <class T>

@@ -131,6 +131,7 @@ uint64_t dnnl_fallbacks() { return g_fallbacks.load(); }
 void dnnl_note_fallback() { g_fallbacks.fetch_add(1); }
 
 std::string dnnl_last_impl() { return t_last_executed ? t_last_executed->impl : std::string(); }
+void dnnl_clear_last_impl() { t_last_executed = nullptr; }
 
 std::vector<std::string> dnnl_cached_impls() {
   Cache& c = cache();

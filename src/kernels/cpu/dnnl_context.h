@@ -76,7 +76,9 @@ void dnnl_reorder(DnnlKey key, const dnnl::memory::desc& a, const float* from, c
 void dnnl_note_fallback();
 // "kind 1 [..key..]: impl" for every cached primitive, in creation order (for benchmarks).
 [[nodiscard]] std::vector<std::string> dnnl_cached_impls();
-// oneDNN's implementation name of the primitive this thread executed last ("" if none).
+// oneDNN's implementation name of the primitive this thread executed last ("" if none since the
+// last dnnl_clear_last_impl()).
 [[nodiscard]] std::string dnnl_last_impl();
+void dnnl_clear_last_impl();
 
 }  // namespace normnet::kernels::cpu

@@ -1,0 +1,199 @@
+// Direct AVX-512 convolution forward for stride 1 and no padding (see conv2d_direct.h).
+//
+// Shape letters as in conv2d.h: x [N, H, W, C], kernel [KH, KW, C, O], y [N, OH, OW, O].
+// A tile holds R × V accumulators of 16 floats in registers (R pixels times V vectors of output
+// channels; R·V ≤ 24 of the 32 zmm registers, the rest hold the V kernel vectors and a
+// broadcast). Each step loads V kernel vectors once and uses them for R pixels: R·V FMAs (R·V/2
+// cycles at 2 per cycle) against V + R loads, which the load ports sustain for every tile used.
+#include "kernels/cpu/conv2d_direct.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "normnet/threading.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+constexpr int64_t kMaxTaps = 64;  // KH·KW
+#if defined(__AVX512F__)
+constexpr bool kBuilt = true;
+#else
+constexpr bool kBuilt = false;
+#endif
+
+bool stride1_unpadded(const Conv2dDims& d) {
+  return d.stride_h == 1 && d.stride_w == 1 && d.pad_top == 0 && d.pad_left == 0 && d.pad_bottom == 0 &&
+         d.pad_right == 0 && d.kh * d.kw <= kMaxTaps && d.n > 0 && d.oh > 0 && d.ow > 0 && d.c > 0 && d.o > 0;
+}
+
+}  // namespace
+
+bool conv2d_direct_forward_supported(const Conv2dDims& d) { return kBuilt && stride1_unpadded(d) && d.o % 16 == 0; }
+
+#if defined(__AVX512F__)
+namespace {
+
+constexpr int64_t kLanes = 16;
+constexpr double kParallelMinFlops = 1 << 20;  // below this one thread: the fork/join costs more
+constexpr int64_t kL1WeightBytes = 32 << 10;  // of the 48 KB L1d
+
+// Most pixels per tile for V vectors of channels: R·V accumulators ≤ 24 (R = 14 for V = 1 keeps
+// the R broadcast addresses in general registers).
+constexpr int max_rows(int vectors) { return vectors == 4 ? 6 : vectors == 2 ? 12 : 14; }
+
+int threads_for(double flops) { return flops >= kParallelMinFlops ? get_num_threads() : 1; }
+
+// Calls fn(first_channel, V) for blocks of V = 4, 2 or 1 vectors covering `vectors` · 16 channels.
+template <class Fn>
+void for_each_channel_block(int64_t vectors, const Fn& fn) {
+  int64_t v = 0;
+  for (; vectors - v >= 4; v += 4) fn(v * kLanes, 4);
+  for (; vectors - v >= 2; v += 2) fn(v * kLanes, 2);
+  for (; v < vectors; ++v) fn(v * kLanes, 1);
+}
+
+// Calls fn(start, size) for tiles of at most `most` covering [0, width), sizes differing by ≤ 1.
+template <class Fn>
+void for_each_tile(int64_t width, int most, const Fn& fn) {
+  const int64_t tiles = (width + most - 1) / most;
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t start = width * t / tiles;
+    fn(start, static_cast<int>(width * (t + 1) / tiles - start));
+  }
+}
+
+// ---- a tile of R pixels × 16·V output channels ----
+// One tap (i, j) of a tile's sum: for s < count, acc[r][v] += a[offset + r·a_stride + s] · b[s·ldb + 16v],
+// i.e. Σ_c x[n, p+i, q+r+j, c] · kernel[i, j, c, o0 + 16v + lane].
+struct Segment {
+  int64_t offset;  // into the tile's a: (i·W + j)·C
+  const float* b;  // kernel[i, j, 0, o0]
+};
+
+struct PixelTile {
+  const float* a;      // x at the tile's first input pixel
+  int64_t a_stride;    // floats between the tile's pixels in a: C
+  const Segment* segments;
+  int64_t segment_count;
+  int64_t count;       // steps per segment: C
+  int64_t ldb;         // floats between the rows of b: O
+  float* out;          // y at the tile's first pixel, channel o0
+  int64_t out_stride;  // floats between the tile's pixels in y: O
+};
+
+template <int R, int V>
+void pixel_tile_sum(const PixelTile& t, __m512 (&acc)[R][V]) {
+  for (int64_t g = 0; g < t.segment_count; ++g) {
+    const float* a = t.a + t.segments[g].offset;
+    const float* b = t.segments[g].b;
+    for (int64_t s = 0; s < t.count; ++s, b += t.ldb) {
+      __m512 w[V];
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) w[v] = _mm512_loadu_ps(b + v * kLanes);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const __m512 ar = _mm512_set1_ps(a[r * t.a_stride + s]);
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(ar, w[v], acc[r][v]);
+      }
+    }
+  }
+}
+
+enum TileStart { kFromZero, kFromBias, kFromOut };
+
+// out = start + Σ, start = 0, bias or out itself (a partial sum); then relu as ops::relu:
+// max(z, 0) with NaN kept.
+template <int R, int V>
+void pixel_tile(const PixelTile& t, TileStart from, const float* bias, bool relu) {
+  __m512 acc[R][V];
+#pragma GCC unroll 4
+  for (int v = 0; v < V; ++v) {
+    const __m512 start = from == kFromBias ? _mm512_loadu_ps(bias + v * kLanes) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      acc[r][v] = from == kFromOut ? _mm512_loadu_ps(t.out + r * t.out_stride + v * kLanes) : start;
+    }
+  }
+  pixel_tile_sum<R, V>(t, acc);
+  const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      __m512 z = acc[r][v];
+      if (relu) z = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero, _CMP_NLE_UQ), z);  // z > 0 or NaN
+      _mm512_storeu_ps(t.out + r * t.out_stride + v * kLanes, z);
+    }
+  }
+}
+
+using PixelTileFn = void (*)(const PixelTile&, TileStart, const float*, bool);
+
+template <int V, int... Rs>
+constexpr std::array<PixelTileFn, sizeof...(Rs)> pixel_tiles(std::integer_sequence<int, Rs...>) {
+  return {&pixel_tile<Rs + 1, V>...};
+}
+
+void run_pixel_tile(int vectors, int rows, const PixelTile& t, TileStart from, const float* bias, bool relu) {
+  static constexpr auto k1 = pixel_tiles<1>(std::make_integer_sequence<int, max_rows(1)>());
+  static constexpr auto k2 = pixel_tiles<2>(std::make_integer_sequence<int, max_rows(2)>());
+  static constexpr auto k4 = pixel_tiles<4>(std::make_integer_sequence<int, max_rows(4)>());
+  const PixelTileFn fn = vectors == 4 ? k4[rows - 1] : vectors == 2 ? k2[rows - 1] : k1[rows - 1];
+  fn(t, from, bias, relu);
+}
+
+}  // namespace
+
+// y[n,p,q,o] = bias[o] + Σ_{i,j,c} x[n, p+i, q+j, c] · kernel[i,j,c,o]
+// Tiles: R consecutive pixels q of one output row × 16·V output channels, reading x and kernel
+// in place. The sum runs over the kernel rows i, then the taps j of a row, then c; between kernel
+// rows the partial sum is stored in y and reloaded (the same float additions in the same order),
+// so that one kernel row's weights (KW·C·16V floats) stay in L1 while all tiles of the output row
+// use them.
+void conv2d_direct_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
+                           bool relu) {
+  const int64_t rows = d.n * d.oh;
+  const int threads = threads_for(2.0 * rows * d.ow * d.o * d.kh * d.kw * d.c);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t n = row / d.oh, p = row % d.oh;
+    const float* x_row = x + (n * d.h + p) * d.w * d.c;
+    float* y_row = y + row * d.ow * d.o;
+    for_each_channel_block(d.o / kLanes, [&](int64_t o0, int vectors) {
+      Segment segments[kMaxTaps];
+      for (int64_t i = 0; i < d.kh; ++i) {
+        for (int64_t j = 0; j < d.kw; ++j) {
+          segments[i * d.kw + j] = {(i * d.w + j) * d.c, kernel + (i * d.kw + j) * d.c * d.o + o0};
+        }
+      }
+      // Grouping only pays when all taps' weights for the block overflow L1.
+      const bool big = d.kh * d.kw * d.c * vectors * kLanes * 4 > kL1WeightBytes;
+      const int64_t groups = big ? d.kh : 1, per_group = d.kh * d.kw / groups;
+      for (int64_t g = 0; g < groups; ++g) {
+        const PixelTile t0{nullptr, d.c, segments + g * per_group, per_group, d.c, d.o, nullptr, d.o};
+        const TileStart from = g > 0 ? kFromOut : bias ? kFromBias : kFromZero;
+        for_each_tile(d.ow, max_rows(vectors), [&](int64_t q0, int size) {
+          PixelTile t = t0;
+          t.a = x_row + q0 * d.c;
+          t.out = y_row + q0 * d.o + o0;
+          run_pixel_tile(vectors, size, t, from, bias ? bias + o0 : nullptr, relu && g == groups - 1);
+        });
+      }
+    });
+  }
+}
+
+#else  // no AVX-512: conv2d_direct_forward_supported() is false and conv2d.cpp never calls it
+
+void conv2d_direct_forward(const float*, const float*, const float*, float*, const Conv2dDims&, bool) {}
+
+#endif
+
+}  // namespace normnet::kernels::cpu

@@ -1,0 +1,158 @@
+// The direct AVX-512 convolution forward against its naive twin: every tile shape (1–14 pixels,
+// 1, 2 and 4 vectors of channels), kernel-row grouping, bias, fused ReLU (NaN kept, −0 → +0 as
+// ops::relu), bits independent of the thread count, and conv2d_forward's routing rule.
+// (Built without AVX-512, the direct kernel does not exist and these tests skip.)
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv2d_direct.h"
+#include "kernels/cpu/dnnl_context.h"
+#include "kernels/cpu/unary.h"
+
+namespace normnet::kernels::cpu {
+namespace {
+
+Conv2dDims valid_dims(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t o) {
+  return Conv2dDims{n, h, w, c, kh, kw, o, h - kh + 1, w - kw + 1, 1, 1, 0, 0, 0, 0};
+}
+
+std::string describe(const Conv2dDims& d) {
+  return "x [" + std::to_string(d.n) + ", " + std::to_string(d.h) + ", " + std::to_string(d.w) + ", " +
+         std::to_string(d.c) + "], kernel [" + std::to_string(d.kh) + ", " + std::to_string(d.kw) + ", " +
+         std::to_string(d.c) + ", " + std::to_string(d.o) + "]";
+}
+
+std::vector<float> abs_of(std::vector<float> v) {
+  for (float& e : v) e = std::abs(e);
+  return v;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// How many elements of y lie outside |y − exact| ≤ K·2⁻²⁴·Σ|terms| (Higham's bound for sums of
+// K = taps·C + 1 float32 terms, the bias included, in any order).
+int64_t outside_rounding(const std::vector<float>& x, const std::vector<float>& k, const float* bias,
+                         const std::vector<float>& y, const Conv2dDims& d) {
+  std::vector<float> exact(y.size()), bound(y.size()), ab;
+  conv2d_forward_reference(x.data(), k.data(), bias, exact.data(), d);
+  if (bias) ab = abs_of(std::vector<float>(bias, bias + d.o));
+  conv2d_forward_reference(abs_of(x).data(), abs_of(k).data(), bias ? ab.data() : nullptr, bound.data(), d);
+  const double gamma = static_cast<double>(d.kh * d.kw * d.c + 1) * 0x1p-24;
+  int64_t bad = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    if (!(std::abs(double(y[i]) - double(exact[i])) <= gamma * double(bound[i]) + 1e-30)) ++bad;
+  }
+  return bad;
+}
+
+void expect_forward_within_rounding(const Conv2dDims& d, bool with_bias) {
+  const auto x = random_values<float>(d.n * d.h * d.w * d.c, 31, 1.0);
+  const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 32, 1.0);
+  const auto b = random_values<float>(d.o, 33, 1.0);
+  const float* bias = with_bias ? b.data() : nullptr;
+  std::vector<float> y(d.n * d.oh * d.ow * d.o, NAN);
+  conv2d_direct_forward(x.data(), k.data(), bias, y.data(), d, false);
+  EXPECT_EQ(outside_rounding(x, k, bias, y, d), 0) << describe(d) << (with_bias ? " with bias" : " without bias");
+}
+
+TEST(Conv2dDirect, SupportsStrideOneUnpaddedWithSixteenChannelMultiples) {
+  if (!conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 16))) GTEST_SKIP() << "built without AVX-512";
+  EXPECT_TRUE(conv2d_direct_forward_supported(valid_dims(1, 28, 28, 1, 3, 3, 32)));
+  EXPECT_FALSE(conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 20)));  // O not a multiple of 16
+  Conv2dDims strided = valid_dims(1, 9, 9, 3, 3, 3, 16);
+  strided.stride_h = 2;
+  strided.oh = 4;
+  EXPECT_FALSE(conv2d_direct_forward_supported(strided));
+  Conv2dDims padded = valid_dims(1, 5, 5, 3, 3, 3, 16);
+  padded.pad_top = padded.pad_bottom = 1;
+  padded.oh = 5;
+  EXPECT_FALSE(conv2d_direct_forward_supported(padded));
+  EXPECT_FALSE(conv2d_direct_forward_supported(valid_dims(1, 12, 12, 1, 9, 9, 16)));  // 81 taps
+}
+
+TEST(Conv2dDirect, MatchesReferenceOnTileShapesAndEdges) {
+  if (!conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 16))) GTEST_SKIP() << "built without AVX-512";
+  const Conv2dDims shapes[] = {
+      valid_dims(2, 28, 28, 1, 3, 3, 32),   // the CNN's first layer: 26 pixels in tiles of 9, 9, 8
+      valid_dims(2, 26, 26, 32, 3, 3, 64),  // its second: 4 vectors, weights grouped by kernel row
+      valid_dims(1, 3, 3, 5, 3, 3, 16),     // a single output pixel
+      valid_dims(3, 6, 20, 7, 2, 3, 48),    // 2 + 1 vectors, 18 pixels
+      valid_dims(1, 4, 35, 3, 1, 5, 80),    // 4 + 1 vectors, 31 pixels
+      valid_dims(2, 9, 16, 17, 5, 2, 16),   // 1 vector, 15 pixels: tiles of 7 and 8
+      valid_dims(1, 3, 16, 2, 3, 3, 16),    // 1 vector, one tile of 14 (the most)
+      valid_dims(1, 3, 14, 2, 3, 3, 32),    // 2 vectors, one tile of 12 (the most)
+      valid_dims(1, 2, 7, 64, 1, 1, 128),   // 1×1 kernel, 2 blocks of 4 vectors
+      valid_dims(1, 6, 11, 40, 3, 3, 96)};  // 4 + 2 vectors, grouped
+  for (const Conv2dDims& d : shapes) {
+    ASSERT_TRUE(conv2d_direct_forward_supported(d)) << describe(d);
+    expect_forward_within_rounding(d, true);
+    expect_forward_within_rounding(d, false);
+  }
+}
+
+TEST(Conv2dDirect, FusedReluIsReluOfTheConvolutionBitForBit) {
+  const Conv2dDims d = valid_dims(2, 8, 9, 32, 3, 3, 64);
+  if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512";
+  auto x = random_values<float>(d.n * d.h * d.w * d.c, 41, 1.0);
+  const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 42, 1.0);
+  auto b = random_values<float>(d.o, 43, 1.0);
+  x[5] = NAN;        // poisons the outputs that read input pixel 0
+  b[7] = -INFINITY;  // channel 7: −inf everywhere, relu 0
+  std::vector<float> plain(d.n * d.oh * d.ow * d.o), fused = plain;
+  conv2d_direct_forward(x.data(), k.data(), b.data(), plain.data(), d, false);
+  conv2d_direct_forward(x.data(), k.data(), b.data(), fused.data(), d, true);
+  relu_forward(plain.data(), plain.data(), static_cast<int64_t>(plain.size()));
+  EXPECT_TRUE(same_bits(plain, fused));
+  EXPECT_TRUE(std::isnan(fused[0])) << "NaN must pass through relu, as ops::relu";
+  const std::size_t far = 5 * 64 + 7;  // output pixel (0, 0, 5) does not read input column 0
+  EXPECT_EQ(fused[far], 0.0f);
+  EXPECT_FALSE(std::signbit(fused[far]));
+}
+
+TEST(Conv2dDirect, SameBitsOnOneAndTwoThreads) {
+  const Conv2dDims d = valid_dims(3, 26, 26, 32, 3, 3, 64);
+  if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512";
+  const auto x = random_values<float>(d.n * d.h * d.w * d.c, 51);
+  const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 52);
+  const auto b = random_values<float>(d.o, 53);
+  std::vector<float> one(d.n * d.oh * d.ow * d.o), two = one, again = one;
+  with_threads(1, [&] { conv2d_direct_forward(x.data(), k.data(), b.data(), one.data(), d, true); });
+  with_threads(2, [&] { conv2d_direct_forward(x.data(), k.data(), b.data(), two.data(), d, true); });
+  with_threads(2, [&] { conv2d_direct_forward(x.data(), k.data(), b.data(), again.data(), d, true); });
+  EXPECT_TRUE(same_bits(one, two));
+  EXPECT_TRUE(same_bits(two, again));
+}
+
+// conv2d_forward: the direct kernel for a few images, oneDNN (checked against the reference too)
+// for a batch.
+TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
+  const Conv2dDims small = valid_dims(1, 26, 26, 32, 3, 3, 64), batch = valid_dims(16, 26, 26, 32, 3, 3, 64);
+  if (!conv2d_direct_forward_supported(small)) GTEST_SKIP() << "built without AVX-512";
+  const auto x = random_values<float>(batch.n * batch.h * batch.w * batch.c, 61, 1.0);
+  const auto k = random_values<float>(batch.kh * batch.kw * batch.c * batch.o, 62, 1.0);
+  const auto b = random_values<float>(batch.o, 63, 1.0);
+
+  std::vector<float> routed(small.n * small.oh * small.ow * small.o), direct = routed;
+  dnnl_clear_last_impl();
+  conv2d_forward(x.data(), k.data(), b.data(), routed.data(), small, true);
+  EXPECT_EQ(dnnl_last_impl(), "") << "batch 1 ran a oneDNN primitive";
+  conv2d_direct_forward(x.data(), k.data(), b.data(), direct.data(), small, true);
+  EXPECT_TRUE(same_bits(routed, direct));
+
+  std::vector<float> y(batch.n * batch.oh * batch.ow * batch.o);
+  dnnl_clear_last_impl();
+  conv2d_forward(x.data(), k.data(), b.data(), y.data(), batch);
+  EXPECT_NE(dnnl_last_impl(), "") << "batch 16 did not run oneDNN";
+  EXPECT_EQ(outside_rounding(x, k, b.data(), y, batch), 0);
+}
+
+}  // namespace
+}  // namespace normnet::kernels::cpu
