@@ -11,6 +11,7 @@
 
 #include "core/random.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv2d_direct.h"
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
@@ -202,18 +203,22 @@ Conv2dDims cnn_layer(int64_t n, int64_t h, int64_t c, int64_t o) {
 
 enum ConvPass { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 
-// What ops::conv2d runs (labelled "direct:avx512" where conv2d.cpp routes the forward pass to our
-// direct kernel); with dnnl = 1, oneDNN's forward primitive at the same shape, side by side.
+// What ops::conv2d runs (impl 0; labelled "direct:avx512" where conv2d.cpp routes the forward
+// pass to our direct kernel), or for the forward pass oneDNN's primitive (impl 1) or the direct
+// kernel (impl 2) whatever the routing rule says, side by side.
+enum ConvImpl { kRouted = 0, kDnnlForward = 1, kDirectForward = 2 };
+
 void BM_Conv2d(benchmark::State& state) {
   const int64_t n = state.range(3);
   const Conv2dDims d = state.range(0) == 1 ? cnn_layer(n, 28, 1, 32) : cnn_layer(n, 26, 32, 64);
   const auto pass = static_cast<ConvPass>(state.range(1));
-  const bool dnnl = state.range(2) != 0;
+  const auto impl = static_cast<ConvImpl>(state.range(2));
   const auto x = random_vector(d.n * d.h * d.w * d.c, 1), k = random_vector(d.kh * d.kw * d.c * d.o, 2);
   const auto bias = random_vector(d.o, 3), dy = random_vector(d.n * d.oh * d.ow * d.o, 4);
   std::vector<float> y(dy.size()), dx(x.size()), dk(k.size()), db(d.o);
   auto run = [&] {
-    if (pass == kForward && dnnl) conv2d_forward_dnnl(x.data(), k.data(), bias.data(), y.data(), d);
+    if (pass == kForward && impl == kDnnlForward) conv2d_forward_dnnl(x.data(), k.data(), bias.data(), y.data(), d);
+    else if (pass == kForward && impl == kDirectForward) conv2d_direct_forward(x.data(), k.data(), bias.data(), y.data(), d, false);
     else if (pass == kForward) conv2d_forward(x.data(), k.data(), bias.data(), y.data(), d);
     else if (pass == kBackwardData) conv2d_backward_data(dy.data(), k.data(), dx.data(), d);
     else conv2d_backward_weights(x.data(), dy.data(), dk.data(), db.data(), d);
@@ -228,10 +233,10 @@ void BM_Conv2d(benchmark::State& state) {
   if (dnnl_last_impl().empty()) state.SetLabel("direct:avx512, " + std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_Conv2d)
-    ->ArgNames({"layer", "pass", "dnnl", "batch"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
+    ->ArgNames({"layer", "pass", "impl", "batch"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
     ->ArgsProduct({{1}, {kForward, kBackwardWeights}, {0}, {128}})
     ->ArgsProduct({{2}, {kForward, kBackwardData, kBackwardWeights}, {0}, {128}})
-    ->ArgsProduct({{1, 2}, {kForward}, {0, 1}, {1, 4, 8, 32}})  // the direct kernel vs oneDNN: inference batches
+    ->ArgsProduct({{1, 2}, {kForward}, {kDnnlForward, kDirectForward}, {1, 4, 8, 32, 128}})  // the direct kernel vs oneDNN: inference batches
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
