@@ -15,7 +15,6 @@
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
-#include "kernels/cpu/sgemm.h"
 #include "normnet/normnet.h"
 
 namespace {
@@ -104,14 +103,13 @@ BENCHMARK(BM_SgemmOpsLinear)->Args({128, 9216, 128})->Args({128, 128, 10})->UseR
 // The kernel with transposes: the two backward products of a Dense layer.
 //   dx = dy·Wᵀ: (M, K, N) = (batch, units, inputs), transpose_b
 //   dW = xᵀ·dy: (M, K, N) = (inputs, batch, units), transpose_a
-// The product named by a benchmark's arguments {M, K, N, ta, tb}.
-MatmulDims product_dims(const benchmark::State& state) {
-  return {.m = state.range(0), .k = state.range(1), .n = state.range(2), .transpose_a = state.range(3) != 0,
-          .transpose_b = state.range(4) != 0};
-}
-
 void BM_SgemmKernel(benchmark::State& state) {
-  const MatmulDims d = product_dims(state);
+  MatmulDims d;
+  d.m = state.range(0);
+  d.k = state.range(1);
+  d.n = state.range(2);
+  d.transpose_a = state.range(3) != 0;
+  d.transpose_b = state.range(4) != 0;
   const auto a = random_vector(d.m * d.k, 1), b = random_vector(d.k * d.n, 2);
   std::vector<float> c(d.m * d.n);
   matmul_forward(a.data(), b.data(), nullptr, c.data(), d);
@@ -129,47 +127,6 @@ BENCHMARK(BM_SgemmKernel)
     ->Args({128, 128, 10, 1, 0})     // Dense 128→10: dW
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
-
-// ---- our packed AVX-512 SGEMM beside oneDNN's matmul on the same shapes, in the same run ----
-using MatmulFn = void (*)(const float*, const float*, const float*, float*, const MatmulDims&);
-
-void run_sgemm(benchmark::State& state, MatmulFn fn, const std::string& label) {
-  const MatmulDims d = product_dims(state);
-  const auto a = random_vector(d.m * d.k, 1), b = random_vector(d.k * d.n, 2), bias = random_vector(d.n, 3);
-  std::vector<float> c(d.m * d.n);
-  fn(a.data(), b.data(), bias.data(), c.data(), d);
-  for (auto _ : state) {
-    fn(a.data(), b.data(), bias.data(), c.data(), d);
-    benchmark::ClobberMemory();
-  }
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * d.m * d.k * d.n * state.iterations() / 1e9,
-                                                 benchmark::Counter::kIsRate);
-  state.SetLabel(label + ", " + std::to_string(get_num_threads()) + " thread(s)");
-}
-
-void BM_SgemmOwn(benchmark::State& state) {
-  if (!sgemm_available()) return state.SkipWithError("built without AVX-512");
-  run_sgemm(state, sgemm_forward, "own");
-}
-
-void BM_SgemmDnnl(benchmark::State& state) {
-  run_sgemm(state, matmul_forward_dnnl, "oneDNN");
-}
-
-// 1024³, then the CNN's Dense products at batch 128 (forward with bias, dx, dW), each with bias.
-void sgemm_shapes(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"M", "K", "N", "ta", "tb"});
-  b->Args({1024, 1024, 1024, 0, 0});
-  b->Args({128, 9216, 128, 0, 0});   // Dense 9216→128 forward
-  b->Args({128, 128, 9216, 0, 1});   // Dense 9216→128: dx
-  b->Args({9216, 128, 128, 1, 0});   // Dense 9216→128: dW
-  b->Args({128, 128, 10, 0, 0});     // Dense 128→10 forward
-  b->Args({128, 10, 128, 0, 1});     // Dense 128→10: dx
-  b->Args({128, 128, 10, 1, 0});     // Dense 128→10: dW
-  b->UseRealTime()->Unit(benchmark::kMicrosecond);
-}
-BENCHMARK(BM_SgemmOwn)->Apply(sgemm_shapes);
-BENCHMARK(BM_SgemmDnnl)->Apply(sgemm_shapes);
 
 // ---- a single row times a matrix: Dense 9216→128 at batch 1 (issue 7's batch-1 latency) ----
 // Memory-bound: GB/s counts b once (4·K·N bytes), the traffic that cannot be avoided. matmul.cpp

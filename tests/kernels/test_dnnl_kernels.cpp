@@ -119,6 +119,24 @@ TEST(RowTimesMatrix, SameBitsOnEveryCallAndThreadCount) {
   set_num_threads(threads);
 }
 
+// matmul.h promises results that do not depend on the thread count; for oneDNN's matmul that is
+// measured here on the CNN's Dense products and on long sums (K = 5000), not assumed.
+TEST(DnnlMatmul, SameBitsOnOneAndTwoThreads) {
+  const MatmulDims shapes[] = {dims({}, {}, 128, 9216, 128, false, false), dims({}, {}, 9216, 128, 128, true, false),
+                               dims({}, {}, 128, 128, 9216, false, true), dims({}, {}, 300, 5000, 70, false, false)};
+  const int threads = get_num_threads();
+  for (const MatmulDims& d : shapes) {
+    const auto a = random_vector(d.m * d.k, 1), b = random_vector(d.k * d.n, 2), bias = random_vector(d.n, 3);
+    std::vector<float> one(d.m * d.n, NAN), two = one;
+    set_num_threads(1);
+    matmul_forward(a.data(), b.data(), bias.data(), one.data(), d);
+    set_num_threads(2);
+    matmul_forward(a.data(), b.data(), bias.data(), two.data(), d);
+    EXPECT_EQ(one, two) << "m " << d.m << " k " << d.k << " n " << d.n;
+  }
+  set_num_threads(threads);
+}
+
 TEST(BiasBackward, SumsRows) {
   const std::vector<double> dy{1, 2, 3, 4, 5, 6};
   std::vector<double> db(3, NAN);

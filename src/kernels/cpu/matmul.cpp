@@ -1,6 +1,5 @@
-// Matrix products: a cached oneDNN matmul primitive for float32, our own packed SGEMM
-// (sgemm.cpp) for the large products where it is faster, our own row-times-matrix loop for a
-// single float32 row (Dense at batch 1), naive loops for float64.
+// Matrix products: a cached oneDNN matmul primitive for float32, our own row-times-matrix loop
+// for a single float32 row (Dense at batch 1), naive loops for float64.
 #include "kernels/cpu/matmul.h"
 
 #include <omp.h>
@@ -11,7 +10,6 @@
 #include <vector>
 
 #include "kernels/cpu/dnnl_context.h"
-#include "kernels/cpu/sgemm.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -187,46 +185,6 @@ void gemv_forward(const float* a, const float* b, const float* bias, float* c, i
   }
 }
 
-// ---- which products run our own SGEMM (sgemm.cpp) rather than oneDNN's brg:avx512_core ----
-// Measured (BM_SgemmOwn vs BM_SgemmDnnl in bench/kernels/bench_matmul.cpp, medians of 5 in the
-// same run, on a machine shared with another engineer's builds: ±30 % between runs), GFLOP/s own
-// vs oneDNN, 1 thread | 2 threads in two runs:
-//   1024³:                          101 vs 86 | 196 vs 88, 164 vs 206
-//   Dense 9216→128 dW (9216,128,128, ta): 100 vs 94 | 164 vs 37, 168 vs 133
-//   Dense 9216→128 forward (128,9216,128): 68 vs 76 | 24 vs 38, 94 vs 172
-//   Dense 9216→128 dx (128,128,9216, tb):  79 vs 101 | 86 vs 37, 109 vs 197
-//   Dense 128→10 (N or K = 10): 24–46 vs 16–32, mixed
-// Ours wins where c has many rows (each thread gets many 14-row tiles and packs each micro-panel
-// of a once per K block for many micro-panels of b); with 128 rows, 14-row tiles waste 12 % and
-// packing a costs as much as the products it feeds, and oneDNN wins. So: unbatched (or folded)
-// products with at least 1024 rows and 64 columns and K ≥ 64; the rest stay on oneDNN.
-constexpr int64_t kSgemmMinRows = 1024;
-constexpr int64_t kSgemmMinColumns = 64;
-constexpr int64_t kSgemmMinInner = 64;
-
-bool use_sgemm(const MatmulDims& d) {
-  if (!sgemm_available() || matmul_batch_count(d) != 1) return false;
-  return d.m >= kSgemmMinRows && d.n >= kSgemmMinColumns && d.k >= kSgemmMinInner;
-}
-
-// Writes the result of a product with nothing to sum (an empty c, or K = 0: the bias) and says
-// whether it did.
-bool empty_product(const float* bias, float* c, const MatmulDims& d) {
-  const int64_t rows = matmul_batch_count(d) * d.m;
-  if (rows == 0 || d.n == 0) return true;
-  if (d.k == 0) fill_bias(c, bias, rows, d.n);
-  return d.k == 0;
-}
-
-void matmul_dnnl_or_reference(const float* a, const float* b, const float* bias, float* c, const MatmulDims& d) {
-  try {
-    matmul_dnnl(a, b, bias, c, d);
-  } catch (const dnnl::error&) {
-    dnnl_note_fallback();
-    matmul_reference(a, b, bias, c, d);
-  }
-}
-
 }  // namespace
 
 int64_t matmul_batch_count(const MatmulDims& d) {
@@ -237,16 +195,16 @@ int64_t matmul_batch_count(const MatmulDims& d) {
 
 void matmul_forward(const float* a, const float* b, const float* bias, float* c, const MatmulDims& dims) {
   const MatmulDims d = fold_batch(dims);
-  if (empty_product(bias, c, d)) return;
+  const int64_t rows = matmul_batch_count(d) * d.m;
+  if (rows == 0 || d.n == 0) return;
+  if (d.k == 0) return fill_bias(c, bias, rows, d.n);  // an empty sum
   if (use_gemv(d)) return gemv_forward(a, b, bias, c, d.k, d.n);
-  if (use_sgemm(d)) return sgemm_forward(a, b, bias, c, d);
-  matmul_dnnl_or_reference(a, b, bias, c, d);
-}
-
-void matmul_forward_dnnl(const float* a, const float* b, const float* bias, float* c, const MatmulDims& dims) {
-  const MatmulDims d = fold_batch(dims);
-  if (empty_product(bias, c, d)) return;
-  matmul_dnnl_or_reference(a, b, bias, c, d);
+  try {
+    matmul_dnnl(a, b, bias, c, d);
+  } catch (const dnnl::error&) {
+    dnnl_note_fallback();
+    matmul_reference(a, b, bias, c, d);
+  }
 }
 
 void matmul_forward(const double* a, const double* b, const double* bias, double* c, const MatmulDims& d) {

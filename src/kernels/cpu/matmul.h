@@ -29,15 +29,10 @@ struct MatmulDims {
 // c = op(a)·op(b) + bias (bias may be null). Overwrites c. float32 runs a cached oneDNN matmul
 // primitive (falling back to the reference loop, and counting it, if oneDNN raises an error),
 // except a single row times an untransposed b (a Dense layer at batch 1), which runs our own
-// cache-aware row-times-matrix loop, and unbatched products with ≥ 1024 rows on an AVX-512
-// build, which run our packed SGEMM (sgemm.h); float64 runs the reference loop. Results depend only on the
+// cache-aware row-times-matrix loop; float64 runs the reference loop. Results depend only on the
 // shapes and values, not on the thread count or on earlier calls.
 void matmul_forward(const float* a, const float* b, const float* bias, float* c, const MatmulDims& d);
 void matmul_forward(const double* a, const double* b, const double* bias, double* c, const MatmulDims& d);
-
-// c = op(a)·op(b) + bias through oneDNN only (with the same fallback to the reference loop), for
-// benchmarks that compare it with the routed path.
-void matmul_forward_dnnl(const float* a, const float* b, const float* bias, float* c, const MatmulDims& d);
 
 // The naive twin: one dot product per element, accumulated in double.
 template <class T>
