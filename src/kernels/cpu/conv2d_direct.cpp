@@ -43,8 +43,8 @@ constexpr int64_t kLanes = 16;
 constexpr double kParallelMinFlops = 1 << 20;  // below this one thread: the fork/join costs more
 constexpr int64_t kL1WeightBytes = 32 << 10;  // of the 48 KB L1d
 
-// Most pixels per tile for V vectors of channels: R·V accumulators ≤ 24 (R = 14 for V = 1 keeps
-// the R broadcast addresses in general registers).
+// Most pixels per tile for V vectors of channels: R·V accumulators ≤ 24; for V = 1 at most 14
+// (each pixel is one more broadcast address to keep).
 constexpr int max_rows(int vectors) { return vectors == 4 ? 6 : vectors == 2 ? 12 : 14; }
 
 int threads_for(double flops) { return flops >= kParallelMinFlops ? get_num_threads() : 1; }
