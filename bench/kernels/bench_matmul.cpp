@@ -170,6 +170,9 @@ void BM_Conv2d(benchmark::State& state) {
   const Conv2dDims d = state.range(0) == 1 ? cnn_layer(n, 28, 1, 32) : cnn_layer(n, 26, 32, 64);
   const auto pass = static_cast<ConvPass>(state.range(1));
   const auto impl = static_cast<ConvImpl>(state.range(2));
+  if (impl == kDirectForward && !conv2d_direct_forward_supported(d)) {
+    return state.SkipWithError("the direct kernel needs an AVX-512 build (NORMNET_NATIVE=ON on an AVX-512 host)");
+  }
   const auto x = random_vector(d.n * d.h * d.w * d.c, 1), k = random_vector(d.kh * d.kw * d.c * d.o, 2);
   const auto bias = random_vector(d.o, 3), dy = random_vector(d.n * d.oh * d.ow * d.o, 4);
   std::vector<float> y(dy.size()), dx(x.size()), dk(k.size()), db(d.o);
