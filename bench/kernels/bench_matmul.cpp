@@ -201,21 +201,34 @@ BENCHMARK(BM_Conv2d)
     ->Unit(benchmark::kMicrosecond);
 
 // ---- max pooling 2×2 after the second convolution: [128,24,24,64] → [128,12,12,64] ----
+// pass 0: forward; 1: the adding backward (reference twin) from x; 2: forward recording the
+// argmax (what a training step runs); 3: the write-once backward finding the argmax from x;
+// 4: the write-once backward from the recorded argmax (what a training step runs).
 void BM_MaxPool2d(benchmark::State& state) {
-  const bool backward = state.range(0) != 0;
+  const int64_t pass = state.range(0);
   const Pool2dDims d{128, 24, 24, 64, 2, 2, 12, 12, 2, 2, 0, 0};
   const auto x = random_vector(d.n * d.h * d.w * d.c, 1), dy = random_vector(d.n * d.oh * d.ow * d.c, 2);
   std::vector<float> y(dy.size()), dx(x.size());
+  std::vector<uint8_t> argmax(dy.size());
+  max_pool2d_forward_argmax(x.data(), y.data(), argmax.data(), d);
   for (auto _ : state) {
-    if (backward) max_pool2d_backward(x.data(), dy.data(), dx.data(), d);
-    else max_pool2d_forward(x.data(), y.data(), d);
+    switch (pass) {
+      case 0: max_pool2d_forward(x.data(), y.data(), d); break;
+      case 1: max_pool2d_backward(x.data(), dy.data(), dx.data(), d); break;
+      case 2: max_pool2d_forward_argmax(x.data(), y.data(), argmax.data(), d); break;
+      case 3: max_pool2d_backward_write(x.data(), dy.data(), dx.data(), d); break;
+      default: max_pool2d_backward_write_argmax(argmax.data(), dy.data(), dx.data(), d); break;
+    }
     benchmark::ClobberMemory();
   }
-  // forward reads x, writes y; backward reads x and dy, adds into dx (read + write)
-  const double bytes = 4.0 * (backward ? 3 * x.size() + dy.size() : x.size() + y.size());
-  state.counters["GB/s"] = benchmark::Counter(bytes * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  // Bytes the pass must move (4 per float, 1 per argmax): forward reads x and writes y (and the
+  // argmax); the adding backward reads x, dy and dx and writes dx; the write-once ones read x (or
+  // the argmax) and dy and write dx.
+  const double nx = static_cast<double>(x.size()), ny = static_cast<double>(dy.size());
+  const double bytes[] = {4 * (nx + ny), 4 * (3 * nx + ny), 4 * (nx + ny) + ny, 4 * (2 * nx + ny), 4 * (nx + ny) + ny};
+  state.counters["GB/s"] = benchmark::Counter(bytes[pass] * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
 }
-BENCHMARK(BM_MaxPool2d)->ArgName("backward")->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MaxPool2d)->ArgName("pass")->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -72,6 +72,10 @@ bool should_record(std::initializer_list<Tensor> inputs) {
   return false;
 }
 
+bool held_only_here(const Tensor& t) {
+  return t.defined() && t.impl().use_count() == 1 && t.impl()->storage && t.impl()->storage.use_count() == 1;
+}
+
 void record(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn backward) {
   if (!grad_enabled() || out.is_symbolic()) return;
   bool any = false;

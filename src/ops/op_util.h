@@ -45,6 +45,11 @@ void record(Tensor& out, const char* op, std::vector<Tensor> inputs, BackwardFn 
 // True when record() would record for these inputs.
 [[nodiscard]] bool should_record(std::initializer_list<Tensor> inputs);
 
+// True when t's values are reachable through this handle alone (one TensorImpl, one owner of
+// its storage): a backward closure may then overwrite the incoming gradient instead of
+// allocating a new one, as nobody else can see it.
+[[nodiscard]] bool held_only_here(const Tensor& t);
+
 // Sums g over the axes that broadcasting expanded, so the result has `shape` (the inverse of
 // broadcasting a tensor of `shape` up to g.shape()). Differentiable.
 [[nodiscard]] Tensor sum_to(const Tensor& g, const Shape& shape);

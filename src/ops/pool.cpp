@@ -63,12 +63,41 @@ void pool_backward(PoolKind kind, const Tensor& x, const Tensor& dy, Tensor& dx,
   else kernels::cpu::avg_pool2d_backward(dy.data<T>(), dx.data<T>(), d);
 }
 
+// Max pooling over tiling windows, recorded: forward notes each maximum's window position (1 byte
+// per output), so backward neither keeps nor re-reads x.
+//   y = x[argmax of the window]  ⇒  dx = dy at the argmax, 0 elsewhere (each element of x lies
+//   in exactly one window; ties and NaN as in max_pool2d_backward)
+Tensor max_pool2d_recorded(const char* op, const Tensor& x, Tensor& out, const Pool2dDims& d) {
+  Tensor argmax = Tensor::empty(out.shape(), DType::kUInt8);
+  if (x.dtype() == DType::kFloat32) {
+    kernels::cpu::max_pool2d_forward_argmax(x.data<float>(), out.data<float>(), argmax.data<uint8_t>(), d);
+  } else {
+    kernels::cpu::max_pool2d_forward_argmax(x.data<double>(), out.data<double>(), argmax.data<uint8_t>(), d);
+  }
+  record(out, op, {x}, [argmax, x_shape = x.shape(), d](const Tensor& dy, GradSink& sink) {
+    if (!sink.wants(0)) return;
+    // Written once into a fresh tensor, which the sink takes as is when x has no gradient yet.
+    Tensor dx = Tensor::empty(x_shape, dy.dtype());
+    if (dy.dtype() == DType::kFloat32) {
+      kernels::cpu::max_pool2d_backward_write_argmax(argmax.data<uint8_t>(), dy.data<float>(), dx.data<float>(), d);
+    } else {
+      kernels::cpu::max_pool2d_backward_write_argmax(argmax.data<uint8_t>(), dy.data<double>(), dx.data<double>(), d);
+    }
+    sink.add(0, dx);
+  });
+  return out;
+}
+
 Tensor pool2d(PoolKind kind, const char* op, const Tensor& x, std::array<int, 2> pool_size,
               std::array<int, 2> strides, Padding padding) {
   const Pool2dDims d = pool_dims(op, x, pool_size, strides, padding);
   Shape out_shape{d.n, d.oh, d.ow, d.c};
   if (x.is_symbolic()) return make_result(std::move(out_shape), x.dtype(), /*symbolic=*/true);
   Tensor out = make_result(std::move(out_shape), x.dtype(), /*symbolic=*/false);
+  if (kind == PoolKind::kMax && kernels::cpu::pool_windows_tile(d) && kernels::cpu::max_pool2d_argmax_fits(d) &&
+      should_record({x})) {
+    return max_pool2d_recorded(op, x, out, d);
+  }
   if (x.dtype() == DType::kFloat32) pool_forward<float>(kind, x, out, d);
   else pool_forward<double>(kind, x, out, d);
   if (!should_record({x})) return out;
@@ -79,8 +108,7 @@ Tensor pool2d(PoolKind kind, const char* op, const Tensor& x, std::array<int, 2>
   record(out, op, {x}, [kind, x = x.detach(), d](const Tensor& dy, GradSink& sink) {
     if (!sink.wants(0)) return;
     if (kind == PoolKind::kMax && kernels::cpu::pool_windows_tile(d)) {
-      // Each element of x in exactly one window: dx written once into a fresh tensor, which the
-      // sink takes as is when x has no gradient yet (no zero fill, no read-modify-write).
+      // Windows of more than 256 elements: the argmax found again from x, dx written once.
       Tensor dx = Tensor::empty(x.shape(), x.dtype());
       if (dy.dtype() == DType::kFloat32) {
         kernels::cpu::max_pool2d_backward_write(x.data<float>(), dy.data<float>(), dx.data<float>(), d);

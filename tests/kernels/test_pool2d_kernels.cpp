@@ -1,9 +1,12 @@
 // Max pooling's write-once backward for tiling windows: which dims tile, and that it writes what
-// max_pool2d_backward adds into zeros (its reference twin), ties and NaN included, on every element.
+// max_pool2d_backward adds into zeros (its reference twin), ties and NaN included, on every element,
+// whether it finds the argmax again from x or reads the one the forward pass recorded.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/random.h"
@@ -59,6 +62,58 @@ TEST(MaxPoolKernels, BackwardWriteEqualsAddingIntoZeros) {
     max_pool2d_backward_write(x.data(), dy.data(), written.data(), d);
     EXPECT_EQ(written, added) << d.h << "x" << d.w << "x" << d.c << " pool " << d.ph << "x" << d.pw;
   }
+}
+
+TEST(MaxPoolKernels, RecordedArgmaxGivesTheSameForwardAndBackward) {
+  // Tiling windows of every kind the recorded path takes: the CNN's, same padding with partial
+  // windows at the edges, 3×3 windows, more channels than one block, and 16×16 = 256 positions.
+  for (const Pool2dDims& d : {dims(3, 24, 24, 64, 2, 2, false), dims(2, 7, 9, 70, 2, 2, true),
+                              dims(2, 6, 9, 5, 3, 3, false), dims(4, 5, 5, 130, 2, 3, true),
+                              dims(1, 32, 16, 3, 16, 16, false)}) {
+    ASSERT_TRUE(pool_windows_tile(d));
+    ASSERT_TRUE(max_pool2d_argmax_fits(d));
+    const auto nx = static_cast<std::size_t>(d.n * d.h * d.w * d.c);
+    const auto ny = static_cast<std::size_t>(d.n * d.oh * d.ow * d.c);
+    const auto x = tie_heavy_values(nx, 3);
+    std::vector<float> y(ny), y_recorded(ny, -7.0f);
+    std::vector<uint8_t> argmax(ny, 255);
+    max_pool2d_forward(x.data(), y.data(), d);
+    max_pool2d_forward_argmax(x.data(), y_recorded.data(), argmax.data(), d);
+    const auto bits = [](const std::vector<float>& v) {
+      std::vector<uint32_t> b(v.size());
+      std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+      return b;
+    };
+    const std::string what = std::to_string(d.h) + "x" + std::to_string(d.w) + "x" + std::to_string(d.c) +
+                             " pool " + std::to_string(d.ph) + "x" + std::to_string(d.pw);
+    EXPECT_EQ(bits(y_recorded), bits(y)) << what;  // NaN included
+    detail::Rng rng(4);
+    std::vector<float> dy(ny);
+    for (auto& g : dy) g = static_cast<float>(rng.normal());
+    std::vector<float> added(nx, 0.0f), written(nx, std::numeric_limits<float>::quiet_NaN());
+    max_pool2d_backward(x.data(), dy.data(), added.data(), d);
+    max_pool2d_backward_write_argmax(argmax.data(), dy.data(), written.data(), d);
+    EXPECT_EQ(written, added) << what;
+  }
+  EXPECT_FALSE(max_pool2d_argmax_fits(dims(1, 17, 16, 1, 17, 16, false)));  // 272 positions
+}
+
+TEST(MaxPoolKernels, RecordedArgmaxOfOneWindow) {
+  // Channel 0 ties at the top row (position 0 wins), channel 1 has NaN at the bottom right
+  // (position 3), channel 2 peaks at the bottom left (position 2).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> x{5, 1, 0, 5, 2, 1, 0, 3, 7, 1, nan, 2};
+  std::vector<float> y(3);
+  std::vector<uint8_t> argmax(3);
+  max_pool2d_forward_argmax(x.data(), y.data(), argmax.data(), dims(1, 2, 2, 3, 2, 2, false));
+  EXPECT_EQ(argmax, (std::vector<uint8_t>{0, 3, 2}));
+  EXPECT_EQ(y[0], 5.0f);
+  EXPECT_TRUE(std::isnan(y[1]));
+  EXPECT_EQ(y[2], 7.0f);
+  const std::vector<float> dy{10, 20, 30};
+  std::vector<float> dx(12, -1.0f);
+  max_pool2d_backward_write_argmax(argmax.data(), dy.data(), dx.data(), dims(1, 2, 2, 3, 2, 2, false));
+  EXPECT_EQ(dx, (std::vector<float>{10, 0, 0, 0, 0, 0, 0, 0, 30, 0, 20, 0}));
 }
 
 TEST(MaxPoolKernels, BackwardWriteRoutesToTheForwardArgmax) {

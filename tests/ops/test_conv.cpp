@@ -171,6 +171,32 @@ TEST(Conv2dRelu, EqualsReluOfConv2dBitForBit) {
   }
 }
 
+TEST(Conv2dRelu, OverwritesOnlyAGradientNobodyElseHolds) {
+  // Under max pooling (the CNN's shape at batch 2), conv2d_relu's backward receives a gradient made
+  // for it alone and computes dz in its buffer; the results must be those of the unfused chain.
+  Tensor x = Tensor::randn({2, 26, 26, 32}, 61).set_requires_grad(true);
+  Tensor k = Tensor::randn({3, 3, 32, 64}, 62).set_requires_grad(true);
+  Tensor b = Tensor::randn({64}, 63).set_requires_grad(true);
+  Tensor x2 = x.detach().clone().set_requires_grad(true);
+  Tensor k2 = k.detach().clone().set_requires_grad(true);
+  Tensor b2 = b.detach().clone().set_requires_grad(true);
+  const Tensor u = Tensor::randn({2, 12, 12, 64}, 64);
+  ops::max_pool2d(ops::conv2d_relu(x, k, b), {2, 2}).backward(u);
+  ops::max_pool2d(ops::relu(ops::conv2d(x2, k2, b2)), {2, 2}).backward(u);
+  EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad()));
+  EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad()));
+  const auto db = b.grad().to_vector<float>(), db2 = b2.grad().to_vector<float>();
+  for (std::size_t i = 0; i < db.size(); ++i) EXPECT_NEAR(db[i], db2[i], 1e-6 * (1.0 + std::abs(db2[i])));
+
+  // A gradient the caller still holds is read, never written.
+  Tensor z = Tensor::randn({1, 6, 6, 3}, 65).set_requires_grad(true);
+  const Tensor y = ops::conv2d_relu(z, Tensor::randn({3, 3, 3, 4}, 66), Tensor::randn({4}, 67));
+  const Tensor held = Tensor::randn(y.shape(), 68);
+  const auto before = bits_of(held);
+  y.backward(held);
+  EXPECT_EQ(bits_of(held), before);
+}
+
 TEST(Conv2dRelu, PassesNaNThrough) {
   // ops::relu keeps NaN so that TerminateOnNaN sees a diverged model; oneDNN's relu post-op
   // would map it to 0, so the fused op must not use it.

@@ -94,6 +94,13 @@ TEST(MaxPool2d, GradCheckManyChannels) {
                         {f64({1, 3, 3, 70}, 4)}));
 }
 
+TEST(MaxPool2d, GradCheckWindowsTooLargeToRecordTheArgmax) {
+  // 17×16 = 272 window positions do not fit the byte the recorded path keeps per output: this
+  // pool finds the argmax again from x in backward.
+  EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return ops::max_pool2d(in[0], {17, 16}); },
+                        {f64({2, 17, 32, 2}, 96)}));
+}
+
 TEST(AvgPool2d, GradCheckValidAndSame) {
   EXPECT_TRUE(gradcheck([](const std::vector<Tensor>& in) { return ops::avg_pool2d(in[0], {2, 2}); },
                         {f64({2, 4, 6, 3}, 5)}));

@@ -30,28 +30,41 @@ bool takes_over(T v, T best) {
 
 bool parallel_worth_it(const Pool2dDims& d) { return d.n * d.oh * d.ow * d.c * d.ph * d.pw > 32768; }
 
-}  // namespace
-
-template <class T>
-void max_pool2d_forward(const T* x, T* y, const Pool2dDims& d) {
+// Calls visit(n, rows, cols, out) for every output pixel, in parallel: the window's real input rows
+// and columns, and the pixel's offset in y (times C).
+template <class Visit>
+void for_each_window(const Pool2dDims& d, Visit visit) {
 #pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (parallel_worth_it(d))
   for (int64_t n = 0; n < d.n; ++n) {
     for (int64_t p = 0; p < d.oh; ++p) {
       for (int64_t q = 0; q < d.ow; ++q) {
-        const Range rows = window_rows(p, d.stride_h, d.pad_top, d.ph, d.h);
-        const Range cols = window_rows(q, d.stride_w, d.pad_left, d.pw, d.w);
-        T* out = y + ((n * d.oh + p) * d.ow + q) * d.c;
-        const T* first = x + ((n * d.h + rows.begin) * d.w + cols.begin) * d.c;
-        std::copy(first, first + d.c, out);
-        for (int64_t h = rows.begin; h < rows.end; ++h) {
-          for (int64_t w = cols.begin; w < cols.end; ++w) {
-            const T* in = x + ((n * d.h + h) * d.w + w) * d.c;
-            for (int64_t c = 0; c < d.c; ++c) out[c] = takes_over(in[c], out[c]) ? in[c] : out[c];
-          }
-        }
+        visit(n, window_rows(p, d.stride_h, d.pad_top, d.ph, d.h), window_rows(q, d.stride_w, d.pad_left, d.pw, d.w),
+              ((n * d.oh + p) * d.ow + q) * d.c);
       }
     }
   }
+}
+
+}  // namespace
+
+// out[c] = max over the window (rows × cols) of image n, all channels.
+template <class T>
+void window_max(const T* x, const Pool2dDims& d, int64_t n, Range rows, Range cols, T* out) {
+  const T* first = x + ((n * d.h + rows.begin) * d.w + cols.begin) * d.c;
+  std::copy(first, first + d.c, out);
+  for (int64_t h = rows.begin; h < rows.end; ++h) {
+    for (int64_t w = cols.begin; w < cols.end; ++w) {
+      const T* in = x + ((n * d.h + h) * d.w + w) * d.c;
+      for (int64_t c = 0; c < d.c; ++c) out[c] = takes_over(in[c], out[c]) ? in[c] : out[c];
+    }
+  }
+}
+
+template <class T>
+void max_pool2d_forward(const T* x, T* y, const Pool2dDims& d) {
+  for_each_window(d, [=, &d](int64_t n, Range rows, Range cols, int64_t out_at) {
+    window_max(x, d, n, rows, cols, y + out_at);
+  });
 }
 
 // where[j] = offset of the argmax pixel's channel c0 in the window (rows × cols) of image n, for
@@ -138,27 +151,71 @@ void max_pool2d_backward_write(const T* x, const T* dy, T* dx, const Pool2dDims&
   }
 }
 
+bool max_pool2d_argmax_fits(const Pool2dDims& d) { return d.ph * d.pw <= 256; }
+
+// y as max_pool2d_forward computes it; then the window is walked backwards and argmax set at every
+// element equal to the maximum (or NaN when it is NaN), so that the first such element's position
+// stays. That is the element the forward pass kept: a later element equal to the running maximum
+// never takes over. (Positions count the real elements row-major with row stride PW.)
 template <class T>
-void avg_pool2d_forward(const T* x, T* y, const Pool2dDims& d) {
-#pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (parallel_worth_it(d))
+void max_pool2d_forward_argmax(const T* x, T* y, uint8_t* argmax, const Pool2dDims& d) {
+  for_each_window(d, [=, &d](int64_t n, Range rows, Range cols, int64_t out_at) {
+    T* out = y + out_at;
+    window_max(x, d, n, rows, cols, out);
+    uint8_t* k = argmax + out_at;
+    for (int64_t h = rows.end - 1; h >= rows.begin; --h) {
+      for (int64_t w = cols.end - 1; w >= cols.begin; --w) {
+        const auto pos = static_cast<uint8_t>((h - rows.begin) * d.pw + (w - cols.begin));
+        const T* in = x + ((n * d.h + h) * d.w + w) * d.c;
+#pragma omp simd
+        for (int64_t c = 0; c < d.c; ++c) {
+          const bool is_max = in[c] == out[c] || (in[c] != in[c] && out[c] != out[c]);
+          k[c] = is_max ? pos : k[c];
+        }
+      }
+    }
+  });
+}
+
+// dx[window element at position k] = dy if k is the recorded argmax, else 0.
+template <class T>
+void max_pool2d_backward_write_argmax(const uint8_t* argmax, const T* dy, T* dx, const Pool2dDims& d) {
+#pragma omp parallel for collapse(2) num_threads(get_num_threads()) if (parallel_worth_it(d))
   for (int64_t n = 0; n < d.n; ++n) {
     for (int64_t p = 0; p < d.oh; ++p) {
+      const Range rows = window_rows(p, d.stride_h, d.pad_top, d.ph, d.h);
       for (int64_t q = 0; q < d.ow; ++q) {
-        const Range rows = window_rows(p, d.stride_h, d.pad_top, d.ph, d.h);
         const Range cols = window_rows(q, d.stride_w, d.pad_left, d.pw, d.w);
-        const T count = static_cast<T>((rows.end - rows.begin) * (cols.end - cols.begin));
-        T* out = y + ((n * d.oh + p) * d.ow + q) * d.c;
-        std::fill(out, out + d.c, T(0));
+        const int64_t out_at = ((n * d.oh + p) * d.ow + q) * d.c;
+        const T* g = dy + out_at;
+        const uint8_t* k = argmax + out_at;
         for (int64_t h = rows.begin; h < rows.end; ++h) {
           for (int64_t w = cols.begin; w < cols.end; ++w) {
-            const T* in = x + ((n * d.h + h) * d.w + w) * d.c;
-            for (int64_t c = 0; c < d.c; ++c) out[c] += in[c];
+            const auto pos = static_cast<uint8_t>((h - rows.begin) * d.pw + (w - cols.begin));
+            T* out = dx + ((n * d.h + h) * d.w + w) * d.c;
+#pragma omp simd
+            for (int64_t c = 0; c < d.c; ++c) out[c] = k[c] == pos ? g[c] : T(0);
           }
         }
-        for (int64_t c = 0; c < d.c; ++c) out[c] /= count;
       }
     }
   }
+}
+
+template <class T>
+void avg_pool2d_forward(const T* x, T* y, const Pool2dDims& d) {
+  for_each_window(d, [=, &d](int64_t n, Range rows, Range cols, int64_t out_at) {
+    const T count = static_cast<T>((rows.end - rows.begin) * (cols.end - cols.begin));
+    T* out = y + out_at;
+    std::fill(out, out + d.c, T(0));
+    for (int64_t h = rows.begin; h < rows.end; ++h) {
+      for (int64_t w = cols.begin; w < cols.end; ++w) {
+        const T* in = x + ((n * d.h + h) * d.w + w) * d.c;
+        for (int64_t c = 0; c < d.c; ++c) out[c] += in[c];
+      }
+    }
+    for (int64_t c = 0; c < d.c; ++c) out[c] /= count;
+  });
 }
 
 // y = (1/count) Σ_window x  ⇒  dx[window] += dy / count
@@ -195,6 +252,10 @@ template void max_pool2d_backward<float>(const float*, const float*, float*, con
 template void max_pool2d_backward<double>(const double*, const double*, double*, const Pool2dDims&);
 template void max_pool2d_backward_write<float>(const float*, const float*, float*, const Pool2dDims&);
 template void max_pool2d_backward_write<double>(const double*, const double*, double*, const Pool2dDims&);
+template void max_pool2d_forward_argmax<float>(const float*, float*, uint8_t*, const Pool2dDims&);
+template void max_pool2d_forward_argmax<double>(const double*, double*, uint8_t*, const Pool2dDims&);
+template void max_pool2d_backward_write_argmax<float>(const uint8_t*, const float*, float*, const Pool2dDims&);
+template void max_pool2d_backward_write_argmax<double>(const uint8_t*, const double*, double*, const Pool2dDims&);
 template void avg_pool2d_forward<float>(const float*, float*, const Pool2dDims&);
 template void avg_pool2d_forward<double>(const double*, double*, const Pool2dDims&);
 template void avg_pool2d_backward<float>(const float*, float*, const Pool2dDims&);

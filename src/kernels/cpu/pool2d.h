@@ -37,6 +37,19 @@ void max_pool2d_backward(const T* x, const T* dy, T* dx, const Pool2dDims& d);
 template <class T>
 void max_pool2d_backward_write(const T* x, const T* dy, T* dx, const Pool2dDims& d);
 
+// Max pooling that also records where each maximum came from, for a backward that does not read
+// x again (the recording training step keeps 1 byte per output instead of the whole input).
+// argmax[i] = (h − first row)·PW + (w − first column) of output element i's maximum within its
+// window (its real elements; the same element max_pool2d_backward chooses). Needs PH·PW ≤ 256.
+[[nodiscard]] bool max_pool2d_argmax_fits(const Pool2dDims& d);
+template <class T>
+void max_pool2d_forward_argmax(const T* x, T* y, uint8_t* argmax, const Pool2dDims& d);
+// For tiling windows: dx = dy at each window's recorded argmax, 0 elsewhere, written once (as
+// max_pool2d_backward_write, which finds the same argmax from x; both have the adding
+// max_pool2d_backward into zeros as their reference twin).
+template <class T>
+void max_pool2d_backward_write_argmax(const uint8_t* argmax, const T* dy, T* dx, const Pool2dDims& d);
+
 // y = mean over the real elements of each window (Keras's count for `same` padding).
 template <class T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dDims& d);

@@ -98,7 +98,8 @@ template <class T> void relu_backward_write(const T* y, const T* dy, T* dx, int6
 // y viewed as [rows, channels]: dz = dy·[y > 0] written (not added) and dbias[c] = Σ_rows dz[·, c]
 // overwritten (dbias null: dz only). The column sums run in double over kReluBiasPieces
 // fixed pieces of rows, the piece sums added in piece order: dbias does not depend on the thread
-// count. One pass over y and dy instead of relu's pass plus a second read for the bias.
+// count. One pass over y and dy instead of relu's pass plus a second read for the bias. dz may be
+// dy itself (each element is read before it is written).
 inline constexpr int64_t kReluBiasPieces = 32;
 template <class T>
 void relu_bias_backward(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels);
