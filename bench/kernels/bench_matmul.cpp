@@ -15,7 +15,6 @@
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
-#include "kernels/cpu/unary.h"
 #include "normnet/normnet.h"
 
 namespace {
@@ -231,34 +230,5 @@ void BM_MaxPool2d(benchmark::State& state) {
   state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_MaxPool2d)->ArgName("pass")->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
-
-// ---- ReLU on the second convolution's output, [128·24·24, 64] ----
-// pass 0: relu in place (inference); 1: relu in place writing the byte mask [y > 0] (what a
-// training step runs); 2: dz = dy·[y > 0] and the bias sums into a fresh dz, reading y (before
-// the mask); 3: the same into dy's own buffer, reading y; 4: into dy's buffer, reading the byte
-// mask (what a training step runs).
-void BM_ReluConv2(benchmark::State& state) {
-  const int64_t pass = state.range(0), rows = 128 * 24 * 24, channels = 64, n = rows * channels;
-  const auto z = random_vector(n, 1), dy0 = random_vector(n, 2);
-  std::vector<float> y(z), dy(dy0), dz(static_cast<std::size_t>(n)), db(channels);
-  std::vector<uint8_t> positive(static_cast<std::size_t>(n));
-  relu_forward_mask(z.data(), y.data(), positive.data(), n);
-  for (auto _ : state) {
-    switch (pass) {
-      case 0: relu_forward(y.data(), y.data(), n); break;
-      case 1: relu_forward_mask(y.data(), y.data(), positive.data(), n); break;
-      case 2: relu_bias_backward(y.data(), dy.data(), dz.data(), db.data(), rows, channels); break;
-      case 3: relu_bias_backward(y.data(), dy.data(), dy.data(), db.data(), rows, channels); break;
-      default: relu_bias_backward_masked(positive.data(), dy.data(), dy.data(), db.data(), rows, channels); break;
-    }
-    benchmark::ClobberMemory();
-  }
-  // Bytes each pass must move: 4 per float read or written, 1 per mask byte.
-  const double f = 4.0 * static_cast<double>(n), b = static_cast<double>(n);
-  const double bytes[] = {2 * f, 2 * f + b, 3 * f, 3 * f, 2 * f + b};
-  state.counters["GB/s"] = benchmark::Counter(bytes[pass] * state.iterations() / 1e9, benchmark::Counter::kIsRate);
-  state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
-}
-BENCHMARK(BM_ReluConv2)->ArgName("pass")->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -61,19 +61,15 @@ const T* data_or_null(const Tensor& t) {
 }
 
 template <class T>
-void forward(const Tensor& x, const Tensor& kernel, const Tensor& bias, Tensor& y, bool relu, Tensor& positive,
-             const Conv2dDims& d) {
+void forward(const Tensor& x, const Tensor& kernel, const Tensor& bias, Tensor& y, bool relu, const Conv2dDims& d) {
   // relu: the same values as ops::relu(conv2d(...)) (NaN passed through), applied by the kernel
-  // before it stores y or in place after it: no second activation-sized buffer. `positive`
-  // (defined when recording) receives [y > 0] for backward.
-  kernels::cpu::conv2d_forward(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), d, relu,
-                               positive.defined() ? positive.data<uint8_t>() : nullptr);
+  // before it stores y or in place after it: no second activation-sized buffer.
+  kernels::cpu::conv2d_forward(x.data<T>(), kernel.data<T>(), data_or_null<T>(bias), y.data<T>(), d, relu);
 }
 
-// dz = dy·[y > 0] (`positive` holds the bytes [y > 0]; or dz = dy itself without relu) and
-// dbias = Σ dz over the N·OH·OW rows.
+// dz = dy·[y > 0] (or dy itself without relu) and dbias = Σ dz over the N·OH·OW rows.
 template <class T>
-Tensor pre_activation_grad(const Tensor& positive, const Tensor& dy, Tensor* dbias, bool relu, const Conv2dDims& d) {
+Tensor pre_activation_grad(const Tensor& y, const Tensor& dy, Tensor* dbias, bool relu, const Conv2dDims& d) {
   const int64_t rows = d.n * d.oh * d.ow;
   T* db = dbias ? dbias->data<T>() : nullptr;
   if (!relu) {
@@ -83,16 +79,16 @@ Tensor pre_activation_grad(const Tensor& positive, const Tensor& dy, Tensor* dbi
   // Overwriting dy when nobody else holds it (the usual case: a gradient made for this op alone)
   // saves a 4-byte-per-element allocation and the cache-line fills of writing a fresh buffer.
   Tensor dz = held_only_here(dy) ? dy : Tensor::empty(dy.shape(), dy.dtype());
-  kernels::cpu::relu_bias_backward_masked(positive.data<uint8_t>(), dy.data<T>(), dz.data<T>(), db, rows, d.o);
+  kernels::cpu::relu_bias_backward(y.data<T>(), dy.data<T>(), dz.data<T>(), db, rows, d.o);
   return dz;
 }
 
 template <class T>
-void backward(const Tensor& x, const Tensor& kernel, const Tensor& positive, const Tensor& dy, bool relu,
-              const Conv2dDims& d, GradSink& sink) {
+void backward(const Tensor& x, const Tensor& kernel, const Tensor& y, const Tensor& dy, bool relu, const Conv2dDims& d,
+              GradSink& sink) {
   const bool want_bias = sink.wants(2);
   Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
-  const Tensor dz = pre_activation_grad<T>(positive, dy, want_bias ? &dbias : nullptr, relu, d);
+  const Tensor dz = pre_activation_grad<T>(y, dy, want_bias ? &dbias : nullptr, relu, d);
   if (sink.wants(0)) {
     Tensor dx = Tensor::empty(x.shape(), x.dtype());
     kernels::cpu::conv2d_backward_data(dz.data<T>(), kernel.data<T>(), dx.data<T>(), d);
@@ -120,12 +116,9 @@ Tensor conv2d_impl(const char* op, const Tensor& x, const Tensor& kernel, const 
                      rows.out, cols.out, strides[0], strides[1],
                      rows.pad_before, cols.pad_before, rows.pad_after, cols.pad_after};
   Tensor out = make_result(std::move(out_shape), x.dtype(), /*symbolic=*/false);
-  const bool recording = should_record({x, kernel, bias});
-  // relu's backward reads [y > 0] from one byte per element instead of keeping y.
-  Tensor positive = relu && recording ? Tensor::empty(out.shape(), DType::kUInt8) : Tensor();
-  if (x.dtype() == DType::kFloat32) forward<float>(x, kernel, bias, out, relu, positive, d);
-  else forward<double>(x, kernel, bias, out, relu, positive, d);
-  if (!recording) return out;
+  if (x.dtype() == DType::kFloat32) forward<float>(x, kernel, bias, out, relu, d);
+  else forward<double>(x, kernel, bias, out, relu, d);
+  if (!should_record({x, kernel, bias})) return out;
 
   // z[n,p,q,o] = b[o] + Σ_{i,j,c} x[n, p·s−pt+i, q·s−pl+j, c] · k[i,j,c,o]   (x = 0 in the padding)
   // y = z, or y = max(z, 0) for conv2d_relu  ⇒  dz = dy, or dz = dy·[y > 0] (0 at z = 0 and NaN)
@@ -133,10 +126,11 @@ Tensor conv2d_impl(const char* op, const Tensor& x, const Tensor& kernel, const 
   //     dk[i,j,c,o] = Σ_{n,p,q} x[n, p·s−pt+i, q·s−pl+j, c] · dz[n,p,q,o]
   //     db[o]       = Σ_{n,p,q} dz[n,p,q,o]
   // Padded positions receive no gradient (they are constants).
+  Tensor kept = relu ? out.detach() : Tensor();  // relu's backward reads its output, as ops::relu
   record(out, op, {x, kernel, bias},
-         [x = x.detach(), kernel = kernel.detach(), positive, relu, d](const Tensor& dy, GradSink& sink) {
-           if (dy.dtype() == DType::kFloat32) backward<float>(x, kernel, positive, dy, relu, d, sink);
-           else backward<double>(x, kernel, positive, dy, relu, d, sink);
+         [x = x.detach(), kernel = kernel.detach(), kept, relu, d](const Tensor& dy, GradSink& sink) {
+           if (dy.dtype() == DType::kFloat32) backward<float>(x, kernel, kept, dy, relu, d, sink);
+           else backward<double>(x, kernel, kept, dy, relu, d, sink);
          });
   return out;
 }

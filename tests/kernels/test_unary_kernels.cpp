@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -100,40 +99,6 @@ TEST(UnaryKernels, ReluBiasBackwardMatchesReference) {
     std::vector<float> dz_only(n, NAN);
     relu_bias_backward(y.data(), dy.data(), dz_only.data(), static_cast<float*>(nullptr), c.rows, c.channels);
     EXPECT_EQ(dz_only, dz_ref);
-  }
-}
-
-// The byte mask path (what ops::conv2d_relu records) against the y path, bit for bit: relu's
-// values (NaN kept, −0 → +0), the mask [y > 0] (0 at 0 and NaN), dz and the bias sums.
-TEST(UnaryKernels, ReluMaskGivesTheSameForwardAndBackward) {
-  for (const int64_t rows : {int64_t{1}, int64_t{1000}, 3 * kReluBiasPieces + 7}) {
-    for (const int64_t channels : {int64_t{3}, int64_t{64}, int64_t{600}}) {
-      const auto n = static_cast<std::size_t>(rows * channels);
-      auto x = random_values<float>(n, 9);
-      x[0] = std::numeric_limits<float>::quiet_NaN();
-      if (n > 2) x[1] = -0.0f, x[2] = 0.0f;
-      const auto dy = random_values<float>(n, 10);
-      std::vector<float> y(n), y_masked(n, NAN);
-      std::vector<uint8_t> positive(n, 7), positive_of_y(n, 7);
-      relu_forward(x.data(), y.data(), static_cast<int64_t>(n));
-      relu_forward_mask(x.data(), y_masked.data(), positive.data(), static_cast<int64_t>(n));
-      relu_positive_mask(y.data(), positive_of_y.data(), static_cast<int64_t>(n));
-      std::vector<uint32_t> bits(n), bits_masked(n);
-      std::memcpy(bits.data(), y.data(), n * sizeof(float));
-      std::memcpy(bits_masked.data(), y_masked.data(), n * sizeof(float));
-      EXPECT_EQ(bits_masked, bits) << rows << "x" << channels;
-      EXPECT_EQ(positive, positive_of_y);
-      for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(positive[i], y[i] > 0.0f ? 1 : 0) << i;
-      std::vector<float> dz(n, NAN), dz_masked(n, NAN), db(static_cast<std::size_t>(channels), NAN), db_masked(db);
-      relu_bias_backward(y.data(), dy.data(), dz.data(), db.data(), rows, channels);
-      relu_bias_backward_masked(positive.data(), dy.data(), dz_masked.data(), db_masked.data(), rows, channels);
-      EXPECT_EQ(dz_masked, dz) << rows << "x" << channels;
-      EXPECT_EQ(db_masked, db) << rows << "x" << channels;
-      // In place (dz = dy), as ops::conv2d_relu runs it on a gradient nobody else holds.
-      std::vector<float> in_place = dy;
-      relu_bias_backward_masked(positive.data(), in_place.data(), in_place.data(), db_masked.data(), rows, channels);
-      EXPECT_EQ(in_place, dz);
-    }
   }
 }
 

@@ -167,34 +167,20 @@ WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same) {
   return {out, total / 2, total - total / 2};
 }
 
-namespace {
-
-// relu in place on a convolution's output, writing the mask alongside when asked for.
-template <class T>
-void relu_after(T* y, uint8_t* positive, const Conv2dDims& d) {
-  const int64_t n = d.n * d.oh * d.ow * d.o;
-  if (positive) relu_forward_mask(y, y, positive, n);
-  else relu_forward(y, y, n);
-}
-
-}  // namespace
-
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
-                    bool relu, uint8_t* positive) {
+                    bool relu) {
   if (empty_output(d)) return;
   if (d.n * d.oh * d.ow <= kDirectMaxPixels && conv2d_direct_forward_supported(d)) {
-    conv2d_direct_forward(x, kernel, bias, y, d, relu);
-    if (relu && positive) relu_positive_mask(y, positive, d.n * d.oh * d.ow * d.o);
-    return;
+    return conv2d_direct_forward(x, kernel, bias, y, d, relu);
   }
   conv2d_forward_dnnl(x, kernel, bias, y, d);
-  if (relu) relu_after(y, positive, d);
+  if (relu) relu_forward(y, y, d.n * d.oh * d.ow * d.o);
 }
 
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
-                    bool relu, uint8_t* positive) {
+                    bool relu) {
   conv2d_forward_reference(x, kernel, bias, y, d);
-  if (relu) relu_after(y, positive, d);
+  if (relu) relu_forward(y, y, d.n * d.oh * d.ow * d.o);
 }
 
 void conv2d_forward_dnnl(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d) {

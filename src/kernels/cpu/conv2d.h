@@ -31,12 +31,11 @@ struct WindowAxis {
 [[nodiscard]] WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same);
 
 // y = conv(x, kernel) + bias (bias may be null), then relu(y) = max(y, 0) with NaN kept if `relu`.
-// Overwrites y. With relu and a non-null `positive` (N·OH·OW·O bytes), also writes
-// positive[i] = [y[i] > 0] for relu's backward (relu_bias_backward_masked).
+// Overwrites y.
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
-                    bool relu = false, uint8_t* positive = nullptr);
+                    bool relu = false);
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
-                    bool relu = false, uint8_t* positive = nullptr);
+                    bool relu = false);
 // dx = the transposed convolution of dy with kernel. Overwrites dx.
 void conv2d_backward_data(const float* dy, const float* kernel, float* dx, const Conv2dDims& d);
 void conv2d_backward_data(const double* dy, const double* kernel, double* dx, const Conv2dDims& d);

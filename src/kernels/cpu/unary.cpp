@@ -137,6 +137,14 @@ void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
     dx[i] += y[i] > T(0) ? g : T(0);
   });
 }
+template <class T>
+void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n) {
+  for_each_index(n, kGrainCheap, [=](int64_t i) {
+    const T g = dy[i];
+    dx[i] = y[i] > T(0) ? g : T(0);
+  });
+}
+
 // y = max(x, 0), x = conv + bias  ⇒  dz = dy·[y > 0], dbias = Σ_rows dz. The rows split into
 // kReluBiasPieces fixed pieces whose column sums (double) wait on the caller's stack and are
 // added in piece order: one barrier, and the same sums for any thread count. (A first version
@@ -145,27 +153,12 @@ void relu_backward(const T* y, const T* dy, T* dx, int64_t n) {
 // kMaxStackChannels channels, the mask pass and bias_backward run one after the other.
 namespace {
 constexpr int64_t kMaxStackChannels = 256;
+}  // namespace
 
-// [y > 0] read from y itself or from relu_forward_mask's byte.
 template <class T>
-bool passes(T y) {
-  return y > T(0);
-}
-inline bool passes(uint8_t positive) { return positive != 0; }
-
-// dz = dy·[y > 0] with the mask M read from y (M = T) or from bytes (M = uint8_t).
-template <class T, class M>
-void relu_backward_write_by(const M* mask, const T* dy, T* dz, int64_t n) {
-  for_each_index(n, kGrainCheap, [=](int64_t i) {
-    const T g = dy[i];
-    dz[i] = passes(mask[i]) ? g : T(0);
-  });
-}
-
-template <class T, class M>
-void relu_bias_backward_by(const M* mask, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels) {
+void relu_bias_backward(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels) {
   if (!dbias || channels > kMaxStackChannels) {
-    relu_backward_write_by(mask, dy, dz, rows * channels);
+    relu_backward_write(y, dy, dz, rows * channels);
     if (dbias) bias_backward(dz, dbias, rows, channels);
     return;
   }
@@ -175,7 +168,7 @@ void relu_bias_backward_by(const M* mask, const T* dy, T* dz, T* dbias, int64_t 
     double* acc = sums[k];
     for (int64_t c = 0; c < channels; ++c) acc[c] = 0.0;
     for (int64_t r = k * rows / kReluBiasPieces; r < (k + 1) * rows / kReluBiasPieces; ++r) {
-      const M* mr = mask + r * channels;
+      const T* yr = y + r * channels;
       const T* gr = dy + r * channels;
       T* zr = dz + r * channels;
       // Two loops over the row (the second reads it back from L1): GCC 12 leaves a select and
@@ -183,7 +176,7 @@ void relu_bias_backward_by(const M* mask, const T* dy, T* dz, T* dbias, int64_t 
 #pragma omp simd
       for (int64_t c = 0; c < channels; ++c) {
         const T g = gr[c];
-        zr[c] = passes(mr[c]) ? g : T(0);
+        zr[c] = yr[c] > T(0) ? g : T(0);
       }
 #pragma omp simd
       for (int64_t c = 0; c < channels; ++c) acc[c] += static_cast<double>(zr[c]);
@@ -194,43 +187,6 @@ void relu_bias_backward_by(const M* mask, const T* dy, T* dz, T* dbias, int64_t 
     for (int64_t k = 0; k < kReluBiasPieces; ++k) total += sums[k][c];
     dbias[c] = static_cast<T>(total);
   }
-}
-
-}  // namespace
-
-template <class T>
-void relu_backward_write(const T* y, const T* dy, T* dx, int64_t n) {
-  relu_backward_write_by(y, dy, dx, n);
-}
-
-template <class T>
-void relu_bias_backward(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels) {
-  relu_bias_backward_by(y, dy, dz, dbias, rows, channels);
-}
-
-template <class T>
-void relu_bias_backward_masked(const uint8_t* positive, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels) {
-  relu_bias_backward_by(positive, dy, dz, dbias, rows, channels);
-}
-
-// These two loops store bytes, which may alias anything, including a for_each_index body's
-// captured pointers (GCC 12 then reloads them every iteration and leaves the loop scalar), so
-// they are written out with the pointers as plain parameters.
-template <class T>
-void relu_forward_mask(const T* x, T* y, uint8_t* positive, int64_t n) {
-#pragma omp parallel for simd num_threads(get_num_threads()) schedule(static) if (n >= kGrainCheap)
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = x[i];
-    const bool pos = v > T(0);
-    y[i] = (pos | (v != v)) ? v : T(0);  // NaN kept, as relu_forward
-    positive[i] = pos;
-  }
-}
-
-template <class T>
-void relu_positive_mask(const T* y, uint8_t* positive, int64_t n) {
-#pragma omp parallel for simd num_threads(get_num_threads()) schedule(static) if (n >= kGrainCheap)
-  for (int64_t i = 0; i < n; ++i) positive[i] = y[i] > T(0);
 }
 
 template <class T>
@@ -322,9 +278,6 @@ template void relu_forward<float>(const float*, float*, int64_t);
 template void relu_backward<float>(const float*, const float*, float*, int64_t);
 template void relu_backward_write<float>(const float*, const float*, float*, int64_t);
 template void relu_bias_backward<float>(const float*, const float*, float*, float*, int64_t, int64_t);
-template void relu_bias_backward_masked<float>(const uint8_t*, const float*, float*, float*, int64_t, int64_t);
-template void relu_forward_mask<float>(const float*, float*, uint8_t*, int64_t);
-template void relu_positive_mask<float>(const float*, uint8_t*, int64_t);
 template void relu_bias_backward_reference<float>(const float*, const float*, float*, float*, int64_t, int64_t);
 template void sigmoid_forward<float>(const float*, float*, int64_t);
 template void sigmoid_backward<float>(const float*, const float*, float*, int64_t);
@@ -352,9 +305,6 @@ template void relu_forward<double>(const double*, double*, int64_t);
 template void relu_backward<double>(const double*, const double*, double*, int64_t);
 template void relu_backward_write<double>(const double*, const double*, double*, int64_t);
 template void relu_bias_backward<double>(const double*, const double*, double*, double*, int64_t, int64_t);
-template void relu_bias_backward_masked<double>(const uint8_t*, const double*, double*, double*, int64_t, int64_t);
-template void relu_forward_mask<double>(const double*, double*, uint8_t*, int64_t);
-template void relu_positive_mask<double>(const double*, uint8_t*, int64_t);
 template void relu_bias_backward_reference<double>(const double*, const double*, double*, double*, int64_t, int64_t);
 template void sigmoid_forward<double>(const double*, double*, int64_t);
 template void sigmoid_backward<double>(const double*, const double*, double*, int64_t);

@@ -103,15 +103,6 @@ template <class T> void relu_backward_write(const T* y, const T* dy, T* dx, int6
 inline constexpr int64_t kReluBiasPieces = 32;
 template <class T>
 void relu_bias_backward(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels);
-// relu_forward that also writes positive[i] = [y[i] > 0] (one byte per element), so that backward
-// can read the bytes instead of y: ops::conv2d_relu keeps them, a quarter of y's size, and y
-// itself can be freed as soon as the next op is done with it.
-template <class T> void relu_forward_mask(const T* x, T* y, uint8_t* positive, int64_t n);
-// positive[i] = [y[i] > 0] of a y already through relu (the direct convolution applies it itself).
-template <class T> void relu_positive_mask(const T* y, uint8_t* positive, int64_t n);
-// relu_bias_backward with [y > 0] given as those bytes: the same dz and dbias, bit for bit.
-template <class T>
-void relu_bias_backward_masked(const uint8_t* positive, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels);
 // Naive twin: the mask, then each column summed in row order in double.
 template <class T>
 void relu_bias_backward_reference(const T* y, const T* dy, T* dz, T* dbias, int64_t rows, int64_t channels);
