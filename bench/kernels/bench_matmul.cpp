@@ -15,6 +15,7 @@
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
+#include "kernels/cpu/unary.h"
 #include "normnet/normnet.h"
 
 namespace {
@@ -230,5 +231,29 @@ void BM_MaxPool2d(benchmark::State& state) {
   state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_MaxPool2d)->ArgName("pass")->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// ---- ReLU on the second convolution's output, [128·24·24, 64] ----
+// pass 0: relu in place (forward); 1: dz = dy·[y > 0] and the bias sums into a fresh dz; 2: the
+// same into dy's own buffer (what ops::conv2d_relu does with a gradient nobody else holds).
+void BM_ReluConv2(benchmark::State& state) {
+  const int64_t pass = state.range(0), rows = 128 * 24 * 24, channels = 64, n = rows * channels;
+  const auto z = random_vector(n, 1), dy0 = random_vector(n, 2);
+  std::vector<float> y(static_cast<std::size_t>(n)), dy(dy0), dz(static_cast<std::size_t>(n)), db(channels);
+  relu_forward(z.data(), y.data(), n);
+  for (auto _ : state) {
+    switch (pass) {
+      case 0: relu_forward(y.data(), y.data(), n); break;
+      case 1: relu_bias_backward(y.data(), dy.data(), dz.data(), db.data(), rows, channels); break;
+      default: relu_bias_backward(y.data(), dy.data(), dy.data(), db.data(), rows, channels); break;
+    }
+    benchmark::ClobberMemory();
+  }
+  // Bytes each pass must move: 4 per float read or written.
+  const double f = 4.0 * static_cast<double>(n);
+  const double bytes[] = {2 * f, 3 * f, 3 * f};
+  state.counters["GB/s"] = benchmark::Counter(bytes[pass] * state.iterations() / 1e9, benchmark::Counter::kIsRate);
+  state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
+}
+BENCHMARK(BM_ReluConv2)->ArgName("pass")->DenseRange(0, 2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

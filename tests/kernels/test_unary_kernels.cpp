@@ -99,6 +99,11 @@ TEST(UnaryKernels, ReluBiasBackwardMatchesReference) {
     std::vector<float> dz_only(n, NAN);
     relu_bias_backward(y.data(), dy.data(), dz_only.data(), static_cast<float*>(nullptr), c.rows, c.channels);
     EXPECT_EQ(dz_only, dz_ref);
+    // In place (dz = dy), as ops::conv2d_relu runs it on a gradient nobody else holds.
+    std::vector<float> in_place = dy, db_in_place(db.size(), NAN);
+    relu_bias_backward(y.data(), in_place.data(), in_place.data(), db_in_place.data(), c.rows, c.channels);
+    EXPECT_EQ(in_place, dz_ref);
+    EXPECT_EQ(db_in_place, db);
   }
 }
 
