@@ -256,4 +256,28 @@ void BM_ReluConv2(benchmark::State& state) {
 }
 BENCHMARK(BM_ReluConv2)->ArgName("pass")->DenseRange(0, 2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
+// ---- conv2 → ReLU → 2×2 max pooling at batch 128, forward and backward through the ops ----
+// fused 0: max_pool2d(conv2d_relu(...)), the two ops; 1: conv2d_relu_max_pool2d, what a model
+// runs for Conv2D(relu) → MaxPooling2D. One iteration = a recorded forward pass and backward.
+void BM_Conv2ReluPool(benchmark::State& state) {
+  const bool fused = state.range(0) != 0;
+  Tensor x = Tensor::randn({128, 26, 26, 32}, 1).set_requires_grad(true);  // conv1's output in the CNN
+  Tensor k = Tensor::randn({3, 3, 32, 64}, 2).set_requires_grad(true);
+  Tensor b = Tensor::randn({64}, 3).set_requires_grad(true);
+  const Tensor u = Tensor::randn({128, 12, 12, 64}, 4);
+  auto step = [&] {
+    const Tensor y = fused ? ops::conv2d_relu_max_pool2d(x, k, b, {1, 1}, ops::Padding::kValid, {2, 2})
+                           : ops::max_pool2d(ops::conv2d_relu(x, k, b), {2, 2});
+    y.backward(u);
+    x.zero_grad();
+    k.zero_grad();
+    b.zero_grad();
+  };
+  step();
+  for (auto _ : state) step();
+  set_flops(state, 3 * 2.0 * 128 * 24 * 24 * 64 * 9 * 32);  // forward, backward data, backward weights
+  state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
+}
+BENCHMARK(BM_Conv2ReluPool)->ArgName("fused")->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 }  // namespace

@@ -62,8 +62,13 @@ class FunctionalModel : public Layer {
   struct Step {
     std::shared_ptr<detail::GraphNode> node;
     std::vector<Tensor> outputs;  // the node's symbolic outputs, held so the graph stays alive
+    // Layer fusion (src/models/layer_fusion.h): this step runs inside a later one, or runs the
+    // earlier step `fused_from` together with its own layer as one op.
+    bool runs_in_later_step = false;
+    int fused_from = -1;
   };
   void trace();
+  void plan_fusion();
   std::vector<Tensor> inputs_;
   std::vector<Tensor> outputs_;
   std::vector<Step> steps_;

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "models/input_layer.h"
+#include "models/layer_fusion.h"
 
 namespace normnet {
 namespace {
@@ -99,6 +100,7 @@ void FunctionalModel::trace() {
       stack.pop_back();
     }
   }
+  plan_fusion();
   // Layers: the Inputs first (in the model's input order), then in graph order.
   layers_.clear();
   for (const Tensor& t : inputs_) layers_.push_back(node_of(t)->layer);
@@ -111,6 +113,30 @@ void FunctionalModel::trace() {
       throw ValueError(str("Model '", name(), "': the layer name '", layer->name(),
                            "' is used by two layers; all layer names in a model must be unique"));
     }
+  }
+}
+
+// Pairs a Conv2D(relu) step with the MaxPooling2D step that alone reads its output (not a model
+// output nor a graph loss either), so that call_multi runs them as one op.
+void FunctionalModel::plan_fusion() {
+  std::map<const detail::TensorImpl*, int> readers;
+  std::map<const detail::TensorImpl*, int> producer;
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    for (const Tensor& t : steps_[s].node->inputs) ++readers[t.impl().get()];
+    for (const Tensor& t : steps_[s].outputs) producer[t.impl().get()] = static_cast<int>(s);
+  }
+  for (const Tensor& t : outputs_) ++readers[t.impl().get()];
+  for (const auto& [loss_name, loss] : graph_losses_) ++readers[loss.impl().get()];
+  for (std::size_t s = 0; s < steps_.size(); ++s) {
+    Step& pool = steps_[s];
+    if (pool.node->inputs.size() != 1) continue;
+    const detail::TensorImpl* between = pool.node->inputs[0].impl().get();
+    const auto from = producer.find(between);
+    if (from == producer.end() || readers[between] != 1) continue;
+    Step& conv = steps_[static_cast<std::size_t>(from->second)];
+    if (!detail::conv_relu_max_pool_fusible(*conv.node, *pool.node)) continue;
+    conv.runs_in_later_step = true;
+    pool.fused_from = from->second;
   }
 }
 
@@ -155,8 +181,7 @@ std::vector<Tensor> FunctionalModel::call_multi(const std::vector<Tensor>& xs, c
     if (it != values.end()) return it->second;
     return t;  // a constant captured in the graph
   };
-  for (const Step& step : steps_) {
-    if (is_input_layer(*step.node->layer)) continue;
+  auto run = [&](const Step& step) {
     std::vector<Tensor> ins;
     for (const Tensor& t : step.node->inputs) ins.push_back(value_of(t));
     std::vector<Tensor> outs = step.node->layer->forward(ins, args.training);
@@ -165,6 +190,20 @@ std::vector<Tensor> FunctionalModel::call_multi(const std::vector<Tensor>& xs, c
                step.outputs.size()));
     }
     for (std::size_t k = 0; k < outs.size(); ++k) values[step.outputs[k].impl().get()] = outs[k];
+  };
+  for (const Step& step : steps_) {
+    if (is_input_layer(*step.node->layer) || step.runs_in_later_step) continue;
+    if (step.fused_from >= 0) {
+      const Step& first = steps_[static_cast<std::size_t>(step.fused_from)];
+      const Tensor fused = detail::run_conv_relu_max_pool(*first.node->layer, *step.node->layer,
+                                                          value_of(first.node->inputs[0]));
+      if (fused.defined()) {
+        values[step.outputs[0].impl().get()] = fused;
+        continue;
+      }
+      run(first);  // this input does not qualify: the two layers one after the other
+    }
+    run(step);
   }
   for (const auto& [loss_name, loss] : graph_losses_) add_loss(value_of(loss), loss_name);
   std::vector<Tensor> result;

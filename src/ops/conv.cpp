@@ -1,11 +1,14 @@
-// conv2d and conv2d_relu: shape rule (valid / TensorFlow's same padding), forward through the
-// conv2d kernel (oneDNN for float32) and backward to the input, the kernel and the bias.
+// conv2d, conv2d_relu and conv2d_relu_max_pool2d: shape rule (valid / TensorFlow's same padding),
+// forward through the conv2d kernel (oneDNN for float32) and backward to the input, the kernel and
+// the bias.
 #include "normnet/ops/conv.h"
 
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/pool2d.h"
 #include "kernels/cpu/unary.h"
 #include "ops/op_util.h"
+#include "ops/pool_dims.h"
 
 namespace normnet::ops {
 namespace {
@@ -83,12 +86,9 @@ Tensor pre_activation_grad(const Tensor& y, const Tensor& dy, Tensor* dbias, boo
   return dz;
 }
 
+// dx and dkernel from the gradient dz of the convolution's output (inputs 0 and 1 of the sink).
 template <class T>
-void backward(const Tensor& x, const Tensor& kernel, const Tensor& y, const Tensor& dy, bool relu, const Conv2dDims& d,
-              GradSink& sink) {
-  const bool want_bias = sink.wants(2);
-  Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
-  const Tensor dz = pre_activation_grad<T>(y, dy, want_bias ? &dbias : nullptr, relu, d);
+void backward_from_dz(const Tensor& x, const Tensor& kernel, const Tensor& dz, const Conv2dDims& d, GradSink& sink) {
   if (sink.wants(0)) {
     Tensor dx = Tensor::empty(x.shape(), x.dtype());
     kernels::cpu::conv2d_backward_data(dz.data<T>(), kernel.data<T>(), dx.data<T>(), d);
@@ -99,22 +99,36 @@ void backward(const Tensor& x, const Tensor& kernel, const Tensor& y, const Tens
     kernels::cpu::conv2d_backward_weights(x.data<T>(), dz.data<T>(), dkernel.data<T>(), nullptr, d);
     sink.add(1, dkernel);
   }
+}
+
+template <class T>
+void backward(const Tensor& x, const Tensor& kernel, const Tensor& y, const Tensor& dy, bool relu, const Conv2dDims& d,
+              GradSink& sink) {
+  const bool want_bias = sink.wants(2);
+  Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
+  const Tensor dz = pre_activation_grad<T>(y, dy, want_bias ? &dbias : nullptr, relu, d);
+  backward_from_dz<T>(x, kernel, dz, d, sink);
   if (want_bias) sink.add(2, dbias);
+}
+
+// The convolution's dims (output extents -1 where the input's are unknown).
+Conv2dDims conv_dims(const Tensor& x, const Tensor& kernel, std::array<int, 2> strides, Padding padding) {
+  const bool same = padding == Padding::kSame;
+  const auto rows = axis_or_unknown(x.size(1), kernel.size(0), strides[0], same);
+  const auto cols = axis_or_unknown(x.size(2), kernel.size(1), strides[1], same);
+  return Conv2dDims{x.size(0), x.size(1), x.size(2), x.size(3),
+                    kernel.size(0), kernel.size(1), kernel.size(3),
+                    rows.out, cols.out, strides[0], strides[1],
+                    rows.pad_before, cols.pad_before, rows.pad_after, cols.pad_after};
 }
 
 Tensor conv2d_impl(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias,
                    std::array<int, 2> strides, Padding padding, bool relu) {
   check_conv_args(op, x, kernel, bias, strides, padding);
-  const bool same = padding == Padding::kSame;
-  const auto rows = axis_or_unknown(x.size(1), kernel.size(0), strides[0], same);
-  const auto cols = axis_or_unknown(x.size(2), kernel.size(1), strides[1], same);
-  Shape out_shape{x.size(0), rows.out, cols.out, kernel.size(3)};
+  const Conv2dDims d = conv_dims(x, kernel, strides, padding);
+  Shape out_shape{d.n, d.oh, d.ow, d.o};
   if (any_symbolic({x, kernel, bias})) return make_result(std::move(out_shape), x.dtype(), /*symbolic=*/true);
 
-  const Conv2dDims d{x.size(0), x.size(1), x.size(2), x.size(3),
-                     kernel.size(0), kernel.size(1), kernel.size(3),
-                     rows.out, cols.out, strides[0], strides[1],
-                     rows.pad_before, cols.pad_before, rows.pad_after, cols.pad_after};
   Tensor out = make_result(std::move(out_shape), x.dtype(), /*symbolic=*/false);
   if (x.dtype() == DType::kFloat32) forward<float>(x, kernel, bias, out, relu, d);
   else forward<double>(x, kernel, bias, out, relu, d);
@@ -135,7 +149,61 @@ Tensor conv2d_impl(const char* op, const Tensor& x, const Tensor& kernel, const 
   return out;
 }
 
+// max_pool2d(relu(conv2d(x))) over tiling windows: z = conv2d(x) (not kept), p = max over each
+// window of z (argmax noted in a byte), y = relu(p) = max over the window of relu(z) (max and ReLU
+// commute: both pick the first NaN, and a window with no positive element gives +0 either way).
+//   dp = dy·[y > 0], db = Σ dp (over the pooled elements: dz is zero elsewhere)
+//   dz = dp at each window's argmax, 0 elsewhere (= relu's then the pool's backward of the two ops:
+//        where the argmaxes differ, the window has no positive element and the gradient is 0)
+//   dx, dkernel from dz as for conv2d.
+template <class T>
+Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                            const Conv2dDims& d, const kernels::cpu::Pool2dDims& pd) {
+  Tensor z = Tensor::empty({d.n, d.oh, d.ow, d.o}, x.dtype());
+  forward<T>(x, kernel, bias, z, /*relu=*/false, d);
+  Tensor out = make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/false);
+  const int64_t pooled = out.numel();
+  if (!should_record({x, kernel, bias})) {
+    kernels::cpu::max_pool2d_forward(z.data<T>(), out.data<T>(), pd);
+    kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), pooled);
+    return out;
+  }
+  Tensor argmax = Tensor::empty(out.shape(), DType::kUInt8);
+  kernels::cpu::max_pool2d_forward_argmax(z.data<T>(), out.data<T>(), argmax.data<uint8_t>(), pd);
+  kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), pooled);
+  record(out, op, {x, kernel, bias},
+         [x = x.detach(), kernel = kernel.detach(), y = out.detach(), argmax, d, pd](const Tensor& dy, GradSink& sink) {
+           const bool want_bias = sink.wants(2);
+           Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
+           Tensor dp = held_only_here(dy) ? dy : Tensor::empty(dy.shape(), dy.dtype());
+           kernels::cpu::relu_bias_backward(y.data<T>(), dy.data<T>(), dp.data<T>(), want_bias ? dbias.data<T>() : nullptr,
+                                            pd.n * pd.oh * pd.ow, pd.c);
+           if (sink.wants(0) || sink.wants(1)) {
+             Tensor dz = Tensor::empty({d.n, d.oh, d.ow, d.o}, dy.dtype());
+             kernels::cpu::max_pool2d_backward_write_argmax(argmax.data<uint8_t>(), dp.data<T>(), dz.data<T>(), pd);
+             backward_from_dz<T>(x, kernel, dz, d, sink);
+           }
+           if (want_bias) sink.add(2, dbias);
+         });
+  return out;
+}
+
 }  // namespace
+
+Tensor conv2d_relu_max_pool2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::array<int, 2> strides,
+                              Padding padding, std::array<int, 2> pool_size, std::array<int, 2> pool_strides,
+                              Padding pool_padding) {
+  constexpr const char* kOp = "ops::conv2d_relu_max_pool2d";
+  check_conv_args(kOp, x, kernel, bias, strides, padding);
+  const Conv2dDims d = conv_dims(x, kernel, strides, padding);
+  const kernels::cpu::Pool2dDims pd = pool_dims(kOp, {d.n, d.oh, d.ow, d.o}, pool_size, pool_strides, pool_padding);
+  if (any_symbolic({x, kernel, bias})) return make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/true);
+  if (!kernels::cpu::pool_windows_tile(pd) || !kernels::cpu::max_pool2d_argmax_fits(pd)) {
+    return max_pool2d(conv2d_relu(x, kernel, bias, strides, padding), pool_size, pool_strides, pool_padding);
+  }
+  if (x.dtype() == DType::kFloat32) return conv_relu_pool_fused<float>(kOp, x, kernel, bias, d, pd);
+  return conv_relu_pool_fused<double>(kOp, x, kernel, bias, d, pd);
+}
 
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::array<int, 2> strides,
               Padding padding) {

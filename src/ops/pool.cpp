@@ -6,6 +6,7 @@
 #include "kernels/cpu/pool2d.h"
 #include "normnet/ops/conv.h"
 #include "ops/op_util.h"
+#include "ops/pool_dims.h"
 
 namespace normnet::ops {
 namespace {
@@ -15,21 +16,22 @@ using kernels::cpu::Pool2dDims;
 
 enum class PoolKind { kMax, kAverage };
 
-// Checks the arguments and returns the dims (output extents -1 where the input's are unknown).
-Pool2dDims pool_dims(const char* op, const Tensor& x, std::array<int, 2> pool_size, std::array<int, 2> strides,
-                     Padding padding) {
-  check_floating(x, op, "x");
-  if (x.dim() != 4) throw ShapeError(str(op, ": expected x of rank 4 [N, H, W, C], got shape ", x.shape()));
+}  // namespace
+
+Pool2dDims detail::pool_dims(const char* op, const Shape& x_shape, std::array<int, 2> pool_size,
+                             std::array<int, 2> strides, Padding padding) {
+  const Shape& shape = x_shape;
+  if (shape.size() != 4) throw ShapeError(str(op, ": expected x of rank 4 [N, H, W, C], got shape ", shape));
   if (pool_size[0] < 1 || pool_size[1] < 1 || strides[0] < 0 || strides[1] < 0) {
     throw ValueError(str(op, ": expected pool_size >= 1 and strides >= 1 (0 = pool size), got pool_size [",
                          pool_size[0], ", ", pool_size[1], "] and strides [", strides[0], ", ", strides[1],
-                         "] for x shape ", x.shape()));
+                         "] for x shape ", shape));
   }
   Pool2dDims d;
-  d.n = x.size(0);
-  d.h = x.size(1);
-  d.w = x.size(2);
-  d.c = x.size(3);
+  d.n = shape[0];
+  d.h = shape[1];
+  d.w = shape[2];
+  d.c = shape[3];
   d.ph = pool_size[0];
   d.pw = pool_size[1];
   d.stride_h = strides[0] == 0 ? pool_size[0] : strides[0];
@@ -37,7 +39,7 @@ Pool2dDims pool_dims(const char* op, const Tensor& x, std::array<int, 2> pool_si
   const bool same = padding == Padding::kSame;
   const bool too_small = (d.h != kUnknownDim && d.h < d.ph) || (d.w != kUnknownDim && d.w < d.pw);
   if (!same && too_small) {
-    throw ShapeError(str(op, ": pool_size [", d.ph, ", ", d.pw, "] is larger than the image of x shape ", x.shape(),
+    throw ShapeError(str(op, ": pool_size [", d.ph, ", ", d.pw, "] is larger than the image of x shape ", shape,
                          " with valid padding"));
   }
   const auto rows = d.h == kUnknownDim ? kernels::cpu::WindowAxis{kUnknownDim, 0, 0}
@@ -50,6 +52,8 @@ Pool2dDims pool_dims(const char* op, const Tensor& x, std::array<int, 2> pool_si
   d.pad_left = cols.pad_before;
   return d;
 }
+
+namespace {
 
 template <class T>
 void pool_forward(PoolKind kind, const Tensor& x, Tensor& y, const Pool2dDims& d) {
@@ -90,7 +94,8 @@ Tensor max_pool2d_recorded(const char* op, const Tensor& x, Tensor& out, const P
 
 Tensor pool2d(PoolKind kind, const char* op, const Tensor& x, std::array<int, 2> pool_size,
               std::array<int, 2> strides, Padding padding) {
-  const Pool2dDims d = pool_dims(op, x, pool_size, strides, padding);
+  check_floating(x, op, "x");
+  const Pool2dDims d = pool_dims(op, x.shape(), pool_size, strides, padding);
   Shape out_shape{d.n, d.oh, d.ow, d.c};
   if (x.is_symbolic()) return make_result(std::move(out_shape), x.dtype(), /*symbolic=*/true);
   Tensor out = make_result(std::move(out_shape), x.dtype(), /*symbolic=*/false);

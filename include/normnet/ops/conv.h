@@ -29,4 +29,17 @@ enum class Padding { kValid, kSame };
 [[nodiscard]] Tensor avg_pool2d(const Tensor& x, std::array<int, 2> pool_size,
                                 std::array<int, 2> strides = {0, 0}, Padding padding = Padding::kValid);
 
+// max_pool2d(conv2d_relu(x, kernel, bias, strides, padding), pool_size, pool_strides, pool_padding)
+// as one op: the same values and x and kernel gradients to the bit (the bias gradient within
+// rounding: it is summed over the pooled elements), without the activation-sized ReLU output.
+// The ReLU is applied after pooling (max and ReLU commute, NaN included) and its backward runs on
+// the pooled gradient; the convolution's output is never kept. Runs fused when the pooling
+// windows tile the image (stride = pool size, as MaxPooling2D's default) and have at most 256
+// elements; otherwise it is exactly the two ops. Functional and Sequential models run a
+// Conv2D(activation "relu") followed only by a MaxPooling2D through it.
+[[nodiscard]] Tensor conv2d_relu_max_pool2d(const Tensor& x, const Tensor& kernel, const Tensor& bias,
+                                            std::array<int, 2> strides, Padding padding,
+                                            std::array<int, 2> pool_size, std::array<int, 2> pool_strides = {0, 0},
+                                            Padding pool_padding = Padding::kValid);
+
 }  // namespace normnet::ops

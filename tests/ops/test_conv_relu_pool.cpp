@@ -1,0 +1,175 @@
+// conv2d_relu_max_pool2d against max_pool2d(conv2d_relu(...)): values and the x and kernel
+// gradients bit for bit (NaN, ties and windows without a positive element included), the bias
+// gradient within rounding, float32 through the direct kernel and oneDNN, float64; the fallback
+// for windows that do not tile; a float64 gradient check; shapes and error messages.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "normnet/normnet.h"
+#include "support/gradcheck.h"
+
+namespace normnet {
+namespace {
+
+using ops::Padding;
+using testing::gradcheck;
+
+Tensor f64(Shape shape, uint64_t seed) { return Tensor::randn(std::move(shape), seed, DType::kFloat64); }
+
+// Bit patterns of a float32 or float64 tensor (NaN compares equal to the same NaN).
+std::vector<uint64_t> bits_of(const Tensor& t) {
+  std::vector<uint64_t> out;
+  if (t.dtype() == DType::kFloat32) {
+    for (float v : t.to_vector<float>()) out.push_back(std::bit_cast<uint32_t>(v));
+  } else {
+    for (double v : t.to_vector<double>()) out.push_back(std::bit_cast<uint64_t>(v));
+  }
+  return out;
+}
+
+template <class Fn>
+std::string message_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+struct Case {
+  Shape x, k;
+  std::array<int, 2> s;
+  Padding p;
+  std::array<int, 2> pool, pool_strides;
+  Padding pool_padding;
+  DType dtype;
+};
+
+// Runs the fused op and the two ops on copies of the same inputs, forward and backward with the
+// same upstream gradient, and compares.
+void expect_same_as_two_ops(const Case& c, bool with_nan) {
+  const std::string what = shape_to_string(c.x) + " * " + shape_to_string(c.k) + " pool " +
+                           std::to_string(c.pool[0]) + "x" + std::to_string(c.pool[1]);
+  Tensor x0 = Tensor::randn(c.x, 71, c.dtype);
+  if (with_nan) {
+    if (c.dtype == DType::kFloat32) x0.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+    else x0.data<double>()[5] = std::numeric_limits<double>::quiet_NaN();
+  }
+  const Tensor k0 = Tensor::randn(c.k, 72, c.dtype), b0 = Tensor::randn({c.k[3]}, 73, c.dtype);
+  Tensor x = x0.clone().set_requires_grad(true), k = k0.clone().set_requires_grad(true);
+  Tensor b = b0.clone().set_requires_grad(true);
+  Tensor x2 = x0.clone().set_requires_grad(true), k2 = k0.clone().set_requires_grad(true);
+  Tensor b2 = b0.clone().set_requires_grad(true);
+  const Tensor fused = ops::conv2d_relu_max_pool2d(x, k, b, c.s, c.p, c.pool, c.pool_strides, c.pool_padding);
+  const Tensor plain = ops::max_pool2d(ops::conv2d_relu(x2, k2, b2, c.s, c.p), c.pool, c.pool_strides, c.pool_padding);
+  ASSERT_EQ(fused.shape(), plain.shape()) << what;
+  EXPECT_EQ(bits_of(fused), bits_of(plain)) << what;
+  {
+    NoGradGuard no_grad;  // the unrecorded path computes the same values
+    EXPECT_EQ(bits_of(ops::conv2d_relu_max_pool2d(x0, k0, b0, c.s, c.p, c.pool, c.pool_strides, c.pool_padding)),
+              bits_of(plain))
+        << what;
+  }
+  const Tensor u = Tensor::randn(fused.shape(), 74, c.dtype);
+  fused.backward(u);
+  plain.backward(u);
+  EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << what;
+  EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << what;
+  // Summed over the pooled elements instead of all conv outputs (the others are zeros): the
+  // same terms in another grouping, so within a few ulps of the sum's magnitude.
+  const auto db = b.grad().to(DType::kFloat64).to_vector<double>();
+  const auto db2 = b2.grad().to(DType::kFloat64).to_vector<double>();
+  const double eps = c.dtype == DType::kFloat32 ? 1e-6 : 1e-14;
+  for (std::size_t i = 0; i < db.size(); ++i) {
+    if (std::isnan(db2[i])) EXPECT_TRUE(std::isnan(db[i])) << what;
+    else EXPECT_NEAR(db[i], db2[i], eps * (1.0 + std::abs(db2[i]))) << what;
+  }
+}
+
+TEST(Conv2dReluMaxPool2d, EqualsTheTwoOps) {
+  const auto f32 = DType::kFloat32, f64t = DType::kFloat64;
+  const Case cases[] = {
+      // the Fashion-MNIST CNN's second layer: batch 2 (direct forward kernel), batch 8 (oneDNN)
+      {{2, 26, 26, 32}, {3, 3, 32, 64}, {1, 1}, Padding::kValid, {2, 2}, {0, 0}, Padding::kValid, f32},
+      {{8, 26, 26, 32}, {3, 3, 32, 64}, {1, 1}, Padding::kValid, {2, 2}, {0, 0}, Padding::kValid, f32},
+      // same padding on both, partial windows at the edges; strided convolution; 3x3 windows
+      {{2, 9, 7, 3}, {3, 3, 3, 5}, {1, 1}, Padding::kSame, {2, 2}, {2, 2}, Padding::kSame, f32},
+      {{2, 13, 12, 4}, {3, 2, 4, 6}, {2, 1}, Padding::kValid, {3, 3}, {0, 0}, Padding::kValid, f32},
+      // more filters than one kernel channel block and than the bias sum's stack (256)
+      {{1, 6, 6, 2}, {1, 1, 2, 300}, {1, 1}, Padding::kValid, {2, 2}, {0, 0}, Padding::kValid, f32},
+      {{2, 8, 7, 3}, {3, 3, 3, 4}, {1, 1}, Padding::kSame, {2, 2}, {0, 0}, Padding::kSame, f64t},
+  };
+  for (const Case& c : cases) {
+    expect_same_as_two_ops(c, /*with_nan=*/false);
+    expect_same_as_two_ops(c, /*with_nan=*/true);
+  }
+}
+
+TEST(Conv2dReluMaxPool2d, WindowsWithoutAPositiveElementPassNoGradient) {
+  // All-negative bias: most windows pool only negative values, where the two ops' argmaxes differ
+  // (relu makes the window all +0, so the first element) but the gradient is 0 either way.
+  Tensor x = Tensor::randn({2, 10, 10, 3}, 81).set_requires_grad(true);
+  Tensor k = Tensor::randn({3, 3, 3, 4}, 82).set_requires_grad(true);
+  Tensor b = Tensor::full({4}, -2.5).set_requires_grad(true);
+  Tensor x2 = x.detach().clone().set_requires_grad(true), k2 = k.detach().clone().set_requires_grad(true);
+  Tensor b2 = b.detach().clone().set_requires_grad(true);
+  const Tensor fused = ops::conv2d_relu_max_pool2d(x, k, b, {1, 1}, Padding::kValid, {2, 2});
+  const Tensor plain = ops::max_pool2d(ops::conv2d_relu(x2, k2, b2), {2, 2});
+  const auto v = fused.to_vector<float>();
+  EXPECT_GT(std::count(v.begin(), v.end(), 0.0f), 0);
+  EXPECT_EQ(bits_of(fused), bits_of(plain));
+  ops::sum(fused).backward();
+  ops::sum(plain).backward();
+  EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad()));
+  EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad()));
+}
+
+TEST(Conv2dReluMaxPool2d, NonTilingWindowsRunTheTwoOps) {
+  // Overlapping windows (3x3, stride 2) and a window larger than the recorded byte can index.
+  expect_same_as_two_ops({{2, 9, 9, 3}, {3, 3, 3, 4}, {1, 1}, Padding::kValid, {3, 3}, {2, 2}, Padding::kValid,
+                          DType::kFloat32},
+                         false);
+  expect_same_as_two_ops({{1, 19, 18, 2}, {3, 3, 2, 3}, {1, 1}, Padding::kValid, {17, 16}, {0, 0}, Padding::kValid,
+                          DType::kFloat32},
+                         false);
+}
+
+TEST(Conv2dReluMaxPool2d, GradCheck) {
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return ops::conv2d_relu_max_pool2d(in[0], in[1], in[2], {1, 1}, Padding::kValid, {2, 2});
+      },
+      {f64({2, 7, 6, 3}, 91), f64({2, 3, 3, 4}, 92), f64({4}, 93)}));
+  EXPECT_TRUE(gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return ops::conv2d_relu_max_pool2d(in[0], in[1], Tensor(), {2, 1}, Padding::kSame, {2, 3}, {0, 0},
+                                           Padding::kSame);
+      },
+      {f64({1, 7, 8, 2}, 94), f64({3, 3, 2, 3}, 95)}));
+}
+
+TEST(Conv2dReluMaxPool2d, SymbolicShapeAndErrorsNameTheOp) {
+  const Tensor y = ops::conv2d_relu_max_pool2d(Tensor::symbolic({kUnknownDim, 26, 26, 32}), Tensor::zeros({3, 3, 32, 64}),
+                                               Tensor::zeros({64}), {1, 1}, Padding::kValid, {2, 2});
+  EXPECT_TRUE(y.is_symbolic());
+  EXPECT_EQ(y.shape(), (Shape{kUnknownDim, 12, 12, 64}));
+  EXPECT_EQ(message_of([] {
+              (void)ops::conv2d_relu_max_pool2d(Tensor::zeros({28, 28, 1}), Tensor::zeros({3, 3, 1, 4}), Tensor(),
+                                                {1, 1}, Padding::kValid, {2, 2});
+            }),
+            "ops::conv2d_relu_max_pool2d: expected x of rank 4 [N, H, W, Cin], got shape [28, 28, 1]");
+  EXPECT_EQ(message_of([] {
+              (void)ops::conv2d_relu_max_pool2d(Tensor::zeros({1, 5, 5, 1}), Tensor::zeros({3, 3, 1, 4}), Tensor(),
+                                                {1, 1}, Padding::kValid, {4, 4});
+            }),
+            "ops::conv2d_relu_max_pool2d: pool_size [4, 4] is larger than the image of x shape [1, 3, 3, 4] with "
+            "valid padding");
+}
+
+}  // namespace
+}  // namespace normnet
