@@ -196,7 +196,8 @@ Tensor conv2d_relu_max_pool2d(const Tensor& x, const Tensor& kernel, const Tenso
   constexpr const char* kOp = "ops::conv2d_relu_max_pool2d";
   check_conv_args(kOp, x, kernel, bias, strides, padding);
   const Conv2dDims d = conv_dims(x, kernel, strides, padding);
-  const kernels::cpu::Pool2dDims pd = pool_dims(kOp, {d.n, d.oh, d.ow, d.o}, pool_size, pool_strides, pool_padding);
+  const kernels::cpu::Pool2dDims pd =
+      pool_dims(kOp, {d.n, d.oh, d.ow, d.o}, pool_size, pool_strides, pool_padding, "the convolution's output");
   if (any_symbolic({x, kernel, bias})) return make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/true);
   if (!kernels::cpu::pool_windows_tile(pd) || !kernels::cpu::max_pool2d_argmax_fits(pd)) {
     return max_pool2d(conv2d_relu(x, kernel, bias, strides, padding), pool_size, pool_strides, pool_padding);

@@ -18,14 +18,15 @@ enum class PoolKind { kMax, kAverage };
 
 }  // namespace
 
-Pool2dDims detail::pool_dims(const char* op, const Shape& x_shape, std::array<int, 2> pool_size,
-                             std::array<int, 2> strides, Padding padding) {
-  const Shape& shape = x_shape;
-  if (shape.size() != 4) throw ShapeError(str(op, ": expected x of rank 4 [N, H, W, C], got shape ", shape));
+Pool2dDims detail::pool_dims(const char* op, const Shape& shape, std::array<int, 2> pool_size,
+                             std::array<int, 2> strides, Padding padding, const char* input) {
+  if (shape.size() != 4) {
+    throw ShapeError(str(op, ": expected ", input, " of rank 4 [N, H, W, C], got shape ", shape));
+  }
   if (pool_size[0] < 1 || pool_size[1] < 1 || strides[0] < 0 || strides[1] < 0) {
     throw ValueError(str(op, ": expected pool_size >= 1 and strides >= 1 (0 = pool size), got pool_size [",
                          pool_size[0], ", ", pool_size[1], "] and strides [", strides[0], ", ", strides[1],
-                         "] for x shape ", shape));
+                         "] for ", input, " shape ", shape));
   }
   Pool2dDims d;
   d.n = shape[0];
@@ -39,8 +40,8 @@ Pool2dDims detail::pool_dims(const char* op, const Shape& x_shape, std::array<in
   const bool same = padding == Padding::kSame;
   const bool too_small = (d.h != kUnknownDim && d.h < d.ph) || (d.w != kUnknownDim && d.w < d.pw);
   if (!same && too_small) {
-    throw ShapeError(str(op, ": pool_size [", d.ph, ", ", d.pw, "] is larger than the image of x shape ", shape,
-                         " with valid padding"));
+    throw ShapeError(str(op, ": pool_size [", d.ph, ", ", d.pw, "] is larger than the image of ", input, " shape ",
+                         shape, " with valid padding"));
   }
   const auto rows = d.h == kUnknownDim ? kernels::cpu::WindowAxis{kUnknownDim, 0, 0}
                                        : kernels::cpu::window_axis(d.h, d.ph, d.stride_h, same);

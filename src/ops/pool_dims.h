@@ -11,9 +11,10 @@
 namespace normnet::ops::detail {
 
 // Checks rank, pool size, strides (0 = the pool size) and that a valid window fits, throwing
-// ShapeError / ValueError that name `op` and the shape; returns the dims (output extents -1 where
-// the input's are unknown).
-[[nodiscard]] kernels::cpu::Pool2dDims pool_dims(const char* op, const Shape& x_shape, std::array<int, 2> pool_size,
-                                                 std::array<int, 2> strides, Padding padding);
+// ShapeError / ValueError that name `op`, the pooled tensor (`input`) and its shape; returns the
+// dims (output extents -1 where the input's are unknown).
+[[nodiscard]] kernels::cpu::Pool2dDims pool_dims(const char* op, const Shape& shape, std::array<int, 2> pool_size,
+                                                 std::array<int, 2> strides, Padding padding,
+                                                 const char* input = "x");
 
 }  // namespace normnet::ops::detail

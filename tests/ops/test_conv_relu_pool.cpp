@@ -167,8 +167,8 @@ TEST(Conv2dReluMaxPool2d, SymbolicShapeAndErrorsNameTheOp) {
               (void)ops::conv2d_relu_max_pool2d(Tensor::zeros({1, 5, 5, 1}), Tensor::zeros({3, 3, 1, 4}), Tensor(),
                                                 {1, 1}, Padding::kValid, {4, 4});
             }),
-            "ops::conv2d_relu_max_pool2d: pool_size [4, 4] is larger than the image of x shape [1, 3, 3, 4] with "
-            "valid padding");
+            "ops::conv2d_relu_max_pool2d: pool_size [4, 4] is larger than the image of the convolution's output "
+            "shape [1, 3, 3, 4] with valid padding");
 }
 
 }  // namespace
