@@ -1,7 +1,8 @@
 // conv2d_relu_max_pool2d against max_pool2d(conv2d_relu(...)): values and the x and kernel
 // gradients bit for bit (NaN, ties and windows without a positive element included), the bias
 // gradient within rounding, float32 through the direct kernel and oneDNN, float64; the fallback
-// for windows that do not tile; a float64 gradient check; shapes and error messages.
+// for windows that do not tile; gradients only for the inputs that want them; a float64 gradient
+// check; shapes and error messages.
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -137,6 +138,27 @@ TEST(Conv2dReluMaxPool2d, NonTilingWindowsRunTheTwoOps) {
   expect_same_as_two_ops({{1, 19, 18, 2}, {3, 3, 2, 3}, {1, 1}, Padding::kValid, {17, 16}, {0, 0}, Padding::kValid,
                           DType::kFloat32},
                          false);
+}
+
+TEST(Conv2dReluMaxPool2d, GradientsOnlyForTheInputsThatWantThem) {
+  // A frozen layer (x only), a fixed input (kernel and bias only) and the bias alone (no dz at all).
+  const Tensor x0 = Tensor::randn({2, 8, 8, 3}, 101), k0 = Tensor::randn({3, 3, 3, 4}, 102);
+  const Tensor b0 = Tensor::randn({4}, 103), u = Tensor::randn({2, 3, 3, 4}, 104);
+  for (int wanted = 1; wanted < 8; ++wanted) {
+    Tensor x = x0.clone(), k = k0.clone(), b = b0.clone();
+    Tensor x2 = x0.clone(), k2 = k0.clone(), b2 = b0.clone();
+    if (wanted & 1) x.set_requires_grad(true), x2.set_requires_grad(true);
+    if (wanted & 2) k.set_requires_grad(true), k2.set_requires_grad(true);
+    if (wanted & 4) b.set_requires_grad(true), b2.set_requires_grad(true);
+    ops::conv2d_relu_max_pool2d(x, k, b, {1, 1}, Padding::kValid, {2, 2}).backward(u);
+    ops::max_pool2d(ops::conv2d_relu(x2, k2, b2), {2, 2}).backward(u);
+    EXPECT_EQ(x.grad().defined(), (wanted & 1) != 0) << wanted;
+    EXPECT_EQ(k.grad().defined(), (wanted & 2) != 0) << wanted;
+    EXPECT_EQ(b.grad().defined(), (wanted & 4) != 0) << wanted;
+    if (wanted & 1) EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << wanted;
+    if (wanted & 2) EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << wanted;
+    if (wanted & 4) EXPECT_LT(testing::max_abs_diff(b.grad(), b2.grad()), 1e-5) << wanted;
+  }
 }
 
 TEST(Conv2dReluMaxPool2d, GradCheck) {
