@@ -47,6 +47,14 @@ std::vector<float> tie_heavy_values(std::size_t n, uint64_t seed) {
   return v;
 }
 
+// Standard normal values: upstream gradients.
+std::vector<float> normal_values(std::size_t n, uint64_t seed) {
+  detail::Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& g : v) g = static_cast<float>(rng.normal());
+  return v;
+}
+
 TEST(MaxPoolKernels, BackwardWriteEqualsAddingIntoZeros) {
   for (const Pool2dDims& d : {dims(3, 24, 24, 64, 2, 2, false), dims(2, 7, 9, 70, 2, 2, true),
                               dims(2, 6, 9, 5, 3, 3, false), dims(4, 5, 5, 130, 2, 3, true)}) {
@@ -54,9 +62,7 @@ TEST(MaxPoolKernels, BackwardWriteEqualsAddingIntoZeros) {
     const auto ny = static_cast<std::size_t>(d.n * d.oh * d.ow * d.c);
     ASSERT_TRUE(pool_windows_tile(d));
     const auto x = tie_heavy_values(nx, 1);
-    detail::Rng rng(2);
-    std::vector<float> dy(ny);
-    for (auto& g : dy) g = static_cast<float>(rng.normal());
+    const auto dy = normal_values(ny, 2);
     std::vector<float> added(nx, 0.0f), written(nx, std::numeric_limits<float>::quiet_NaN());
     max_pool2d_backward(x.data(), dy.data(), added.data(), d);
     max_pool2d_backward_write(x.data(), dy.data(), written.data(), d);
@@ -87,9 +93,7 @@ TEST(MaxPoolKernels, RecordedArgmaxGivesTheSameForwardAndBackward) {
     const std::string what = std::to_string(d.h) + "x" + std::to_string(d.w) + "x" + std::to_string(d.c) +
                              " pool " + std::to_string(d.ph) + "x" + std::to_string(d.pw);
     EXPECT_EQ(bits(y_recorded), bits(y)) << what;  // NaN included
-    detail::Rng rng(4);
-    std::vector<float> dy(ny);
-    for (auto& g : dy) g = static_cast<float>(rng.normal());
+    const auto dy = normal_values(ny, 4);
     std::vector<float> added(nx, 0.0f), written(nx, std::numeric_limits<float>::quiet_NaN());
     max_pool2d_backward(x.data(), dy.data(), added.data(), d);
     max_pool2d_backward_write_argmax(argmax.data(), dy.data(), written.data(), d);
