@@ -170,6 +170,26 @@ bool has_overlong_pnm_number(const std::vector<uint8_t>& b) {
   return false;
 }
 
+// fuzz_image found it: stb 2.27 grows its buffer for a PNG's IDAT data by doubling until the
+// chunk's declared length fits, before reading it, so a 165-byte file claiming a gigabyte chunk
+// made it allocate 2 GB. The chunks are walked first ([length, type, data, CRC], big-endian
+// lengths after the 8-byte signature) and a length past the end of the file is refused; stb
+// would fail on the short read anyway, after the allocation.
+bool has_png_chunk_past_end(const std::vector<uint8_t>& b) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+  if (b.size() < 8 || !std::equal(std::begin(kSignature), std::end(kSignature), b.begin())) return false;
+  std::size_t at = 8;
+  while (b.size() - at >= 8) {
+    const uint64_t length = (uint64_t{b[at]} << 24) | (uint64_t{b[at + 1]} << 16) | (uint64_t{b[at + 2]} << 8) | b[at + 3];
+    if (length > b.size() - at - 8) return true;
+    if (b[at + 4] == 'I' && b[at + 5] == 'E' && b[at + 6] == 'N' && b[at + 7] == 'D') return false;
+    at += 8 + static_cast<std::size_t>(length);
+    if (b.size() - at < 4) return false;  // no room for the CRC: stb refuses the file itself
+    at += 4;
+  }
+  return false;
+}
+
 }  // namespace
 
 // The fewest bytes a file of `pixels` pixels can have, so that a tiny file cannot claim a huge
@@ -203,6 +223,9 @@ Tensor read_image(const std::string& path, int channels) {
   }
   if (has_overlong_pnm_number(bytes)) {
     throw IoError(str("read_image: '", path, "' is corrupt (a PNM header number with more than 9 digits)"));
+  }
+  if (has_png_chunk_past_end(bytes)) {
+    throw IoError(str("read_image: '", path, "' is truncated or corrupt (a PNG chunk longer than the rest of the file)"));
   }
   int width = 0, height = 0, file_channels = 0;
   if (!stbi_info_from_memory(bytes.data(), size, &width, &height, &file_channels)) {

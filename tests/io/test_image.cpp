@@ -136,6 +136,20 @@ TEST_F(ImageFiles, PngWithEmptyImageDataIsRefused) {
   expect_throw_with<IoError>([&] { (void)io::read_image(path("empty_idat.png")); }, {"read_image", "empty_idat.png"});
 }
 
+// fuzz_image found it: stb 2.27 doubles its IDAT buffer until a chunk's declared length fits, before
+// reading the chunk, so a tiny PNG claiming a 1 GiB IDAT made it allocate 2 GB. read_image walks
+// the chunks first and refuses a length past the end of the file.
+TEST_F(ImageFiles, PngChunkLongerThanTheFileIsRefused) {
+  const std::vector<unsigned char> png = {
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,                                // signature
+      0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x06, 0x00,  // IHDR: 6 x 5,
+      0x00, 0x00, 0x05, 0x08, 0x00, 0x00, 0x00, 0x00, 0x43, 0x33, 0xc2, 0x3a,        // 8-bit grey, CRC
+      0x40, 0x00, 0x00, 0x00, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00};       // IDAT of 1 GiB?
+  write_bytes("huge_chunk.png", png);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("huge_chunk.png")); },
+                             {"read_image", "huge_chunk.png", "PNG chunk longer than the rest of the file"});
+}
+
 // fuzz_image found it: stb 2.27 reads PNM header numbers into an int without an overflow check
 // (signed overflow for ten or more digits). Such headers are refused before stb sees them; a
 // 9-digit number, with a comment before it, still reaches stb (which refuses the size).
