@@ -40,10 +40,6 @@ namespace {
 
 using detail::str;
 
-// 2^26 pixels (an 8192 x 8192 image) bounds the float32 tensor at 1 GiB for RGBA, so a hostile
-// header cannot make us allocate without limit.
-constexpr int64_t kMaxPixels = int64_t{1} << 26;
-
 // Maps [0, 1] to 0..255 with rounding; outside values clamp, NaN becomes 0.
 uint8_t to_byte(double value) {
   if (!(value > 0.0)) return 0;  // also NaN
@@ -85,7 +81,7 @@ void convert_pixel(const uint8_t* in, int n, uint8_t* out, int c) {
   if (c == 4) out[3] = alpha;
 }
 
-// 2^28 bytes (256 MiB) is far above any image of at most kMaxPixels pixels in these formats.
+// 2^28 bytes (256 MiB) is far above any image of at most kMaxImagePixels pixels in these formats.
 constexpr std::size_t kMaxFileBytes = std::size_t{1} << 28;
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
@@ -150,7 +146,7 @@ bool has_oversized_huffman_table(const std::vector<uint8_t>& b) {
 // more digits is signed overflow, undefined behaviour (found by fuzzing under UBSan). So the header
 // is walked first as stbi__pnm_info reads it ("P5"/"P6", then width, height and maximum value, each
 // after whitespace and '#' comments) and a number of more than 9 digits is refused; no image
-// normnet accepts (kMaxPixels) needs one.
+// normnet accepts (kMaxImagePixels) needs one.
 bool is_pnm_space(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 bool has_overlong_pnm_number(const std::vector<uint8_t>& b) {
@@ -208,9 +204,12 @@ int64_t min_encoded_bytes(const std::vector<uint8_t>& b, int64_t pixels, int fil
   return pixels / 16384;
 }
 
-Tensor read_image(const std::string& path, int channels) {
+Tensor read_image(const std::string& path, int channels, int64_t max_pixels) {
   if (channels != 0 && channels != 1 && channels != 3 && channels != 4) {
     throw ValueError(str("read_image: channels must be 0 (as in the file), 1, 3 or 4, got ", channels));
+  }
+  if (max_pixels < 1 || max_pixels > kMaxImagePixels) {
+    throw ValueError(str("read_image: max_pixels must be in [1, ", kMaxImagePixels, "], got ", max_pixels));
   }
   const std::vector<uint8_t> bytes = read_bytes(path);
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
@@ -233,9 +232,9 @@ Tensor read_image(const std::string& path, int channels) {
                       stbi_failure_reason(), ")"));
   }
   const int64_t pixels = int64_t{width} * height;
-  if (width <= 0 || height <= 0 || pixels > kMaxPixels) {
+  if (width <= 0 || height <= 0 || pixels > max_pixels) {
     throw IoError(str("read_image: '", path, "' is ", width, " x ", height,
-                      " pixels; at most ", kMaxPixels, " are accepted"));
+                      " pixels; at most ", max_pixels, " are accepted"));
   }
   if (static_cast<int64_t>(bytes.size()) < min_encoded_bytes(bytes, pixels, file_channels)) {
     throw IoError(str("read_image: '", path, "' is truncated or corrupt: ", bytes.size(), " bytes cannot hold a ",
@@ -271,8 +270,8 @@ void write_png(const std::string& path, const Tensor& image) {
     throw ShapeError(str("write_png: '", path, "': expected [H, W, C] with C = 1, 3 or 4, got shape ",
                          shape));
   }
-  if (shape[0] * shape[1] > kMaxPixels) {
-    throw ShapeError(str("write_png: '", path, "': ", shape, " has more than ", kMaxPixels, " pixels"));
+  if (shape[0] * shape[1] > kMaxImagePixels) {
+    throw ShapeError(str("write_png: '", path, "': ", shape, " has more than ", kMaxImagePixels, " pixels"));
   }
   std::vector<uint8_t> bytes;
   if (image.dtype() == DType::kFloat32) {

@@ -257,6 +257,19 @@ TEST_F(ImageFiles, OversizedHeaderIsRefused) {
                              {"read_image", "huge.png", "10000 x 10000", "at most"});
 }
 
+// A caller's lower pixel cap refuses a valid image above it before decoding; the default reads it.
+TEST_F(ImageFiles, MaxPixelsRefusesLargerImages) {
+  io::write_png(path("wide.png"), Tensor::zeros({300, 1000, 1}));  // 300,000 pixels, ~1 KB
+  EXPECT_EQ(io::read_image(path("wide.png")).shape(), (Shape{300, 1000, 1}));
+  EXPECT_EQ(io::read_image(path("wide.png"), 0, 300000).shape(), (Shape{300, 1000, 1}));
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("wide.png"), 3, 299999); },
+                             {"read_image", "wide.png", "1000 x 300", "at most 299999"});
+  for (const int64_t bad : {int64_t{0}, int64_t{-1}, io::kMaxImagePixels + 1}) {
+    expect_throw_with<ValueError>([&] { (void)io::read_image(path("wide.png"), 0, bad); },
+                                  {"read_image", "max_pixels", std::to_string(bad)});
+  }
+}
+
 TEST(ImageExample, ChelseaIs451By300Rgb) {
   const char* source = std::getenv("NORMNET_SOURCE_DIR");
   if (source == nullptr) GTEST_SKIP() << "NORMNET_SOURCE_DIR is not set (CTest sets it)";
