@@ -121,11 +121,17 @@ void run(const nb::Args& args) {
     for (int i = 0; i < 4; ++i) nb::result(names[i], nb::median(phase[i]) * 1e3);
   } else if (mode == "epochs") {
     for (int e = 0; e < args.integer("epochs", 1); ++e) {
-      nb::Clock clock;
+      nb::Clock clock, step_clock;
+      std::vector<double> step;
       const torch::Tensor perm = torch::randperm(n, torch::kInt64);
-      for (int64_t b = 0; b < batches; ++b) train_step(net, adam, d, batch_rows(perm, b), nullptr);
+      for (int64_t b = 0; b < batches; ++b) {
+        step_clock.restart();
+        train_step(net, adam, d, batch_rows(perm, b), nullptr);
+        step.push_back(step_clock.seconds());
+      }
       const double seconds = clock.seconds(), acc = test_accuracy(net, d);
       nb::result("epoch" + std::to_string(e + 1) + "_s", seconds);
+      nb::report_epoch_steps("epoch" + std::to_string(e + 1), step, seconds);
       nb::result("epoch" + std::to_string(e + 1) + "_test_acc", acc);
       std::fprintf(stderr, "libtorch epoch %d: %.1f s, test accuracy %.4f\n", e + 1, seconds, acc);
     }

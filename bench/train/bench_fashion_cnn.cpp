@@ -124,6 +124,11 @@ void print_tables(const std::vector<Side>& sides, int steps, int reps, int epoch
     const std::string tag = "epochs_epoch" + std::to_string(e);
     row(("epoch " + std::to_string(e) + " s").c_str(), tag + "_s", sides);
     row(("epoch " + std::to_string(e) + " test accuracy").c_str(), tag + "_test_acc", sides);
+    row(("epoch " + std::to_string(e) + " step median, ms").c_str(),
+        tag + "_step_median_ms", sides);
+    row("  step mean, ms", tag + "_step_mean_ms", sides);
+    row("  step 90th percentile, ms", tag + "_step_p90_ms", sides);
+    row(("epoch " + std::to_string(e) + " outside the steps, s").c_str(), tag + "_outside_steps_s", sides);
   }
   row("peak RSS, MiB", "epochs_rss_mib", sides);
 }

@@ -83,13 +83,16 @@ void run_train(Model& model, const datasets::Dataset& data, int steps, int warmu
 
 void run_epochs(Model& model, const datasets::Dataset& data, int epochs) {
   for (int e = 0; e < epochs; ++e) {
+    auto timer = std::make_shared<StepTimer>();
     nb::Clock clock;
-    const History h = model.fit(data.train.x, data.train.y,
-                                FitOptions().epochs(e + 1).initial_epoch(e).batch_size(nb::kBatch).seed(1).verbose(0));
+    const History h = model.fit(
+        data.train.x, data.train.y,
+        FitOptions().epochs(e + 1).initial_epoch(e).batch_size(nb::kBatch).seed(1).verbose(0).callbacks({timer}));
     const double seconds = clock.seconds();
     const auto test = model.evaluate(data.test.x, data.test.y, 256);
     const std::string tag = "epoch" + std::to_string(e + 1);
     nb::result(tag + "_s", seconds);
+    nb::report_epoch_steps(tag, timer->seconds, seconds);
     nb::result(tag + "_test_acc", test.at("accuracy"));
     std::fprintf(stderr, "normnet epoch %d: %.1f s, test accuracy %.4f\n", e + 1, seconds, test.at("accuracy"));
   }

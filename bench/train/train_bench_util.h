@@ -81,6 +81,21 @@ inline void report_steps(const std::vector<double>& step_seconds) {
   result("epoch_s", median(step_seconds) * kTrainSamples / kBatch);
 }
 
+// One full epoch's steps (seconds each) against the epoch's wall time: the median, mean and 90th
+// percentile step, and the seconds spent outside the steps (shuffling, set-up, callbacks), so that
+// an epoch slower than its steps predict shows where the difference lies.
+inline void report_epoch_steps(const std::string& tag, std::vector<double> step_seconds, double epoch_seconds) {
+  double sum = 0.0;
+  for (double x : step_seconds) sum += x;
+  result(tag + "_step_median_ms", median(step_seconds) * 1e3);
+  result(tag + "_step_mean_ms", mean(step_seconds) * 1e3);
+  if (!step_seconds.empty()) {
+    std::sort(step_seconds.begin(), step_seconds.end());
+    result(tag + "_step_p90_ms", step_seconds[step_seconds.size() * 9 / 10] * 1e3);
+  }
+  result(tag + "_outside_steps_s", epoch_seconds - sum);
+}
+
 // Seconds per call of fn: `warmup` untimed calls, then the median of `reps` timed ones.
 template <class F>
 [[nodiscard]] double median_seconds(F&& fn, int warmup, int reps) {
