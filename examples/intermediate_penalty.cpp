@@ -63,7 +63,7 @@ Model make_cnn(Way way) {
     // Per sample: Σ_{h,w,c} y_pred²  (the loss then averages over the batch).
     const Loss sum_of_squares([](const Tensor&, const Tensor& y_pred) { return ops::sum(ops::square(y_pred), {1, 2, 3}); },
                               "sum_of_squares");
-    options.losses(std::vector<Loss>{ce, sum_of_squares})
+    options.losses({ce, sum_of_squares})
         .loss_weights({1.0, kLambda})
         .metrics(std::vector<std::vector<std::string>>{{"accuracy"}, {}});
   } else {

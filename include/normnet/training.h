@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ class CompileOptions {
     losses_ = std::move(losses);
     return *this;
   }
+  // losses({a, b}) with Loss variables: without this overload the braced list also matches
+  // std::map's iterator-pair constructor and the call is ambiguous.
+  CompileOptions& losses(std::initializer_list<Loss> losses) { return this->losses(std::vector<Loss>(losses)); }
   // Losses by output layer name; outputs not named get no loss.
   CompileOptions& losses(std::map<std::string, Loss> losses) {
     named_losses_ = std::move(losses);

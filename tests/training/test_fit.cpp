@@ -266,7 +266,9 @@ TEST(Fit, LossWeightsAndAnOutputWithoutLoss) {
   const Data d = separable(40, 6);
   TwoHead t = two_heads(6);
   const Loss ce = losses::SparseCategoricalCrossentropy().from_logits(true);
-  t.model.compile(CompileOptions().optimizer(optimizers::SGD(0.0)).losses(std::vector<Loss>{ce, Loss()}).loss_weights({0.5, 3.0}).metrics({"accuracy"}));
+  // A braced list of Loss variables picks the per-output overload (it used to be ambiguous with
+  // the by-name map's iterator-pair constructor).
+  t.model.compile(CompileOptions().optimizer(optimizers::SGD(0.0)).losses({ce, Loss()}).loss_weights({0.5, 3.0}).metrics({"accuracy"}));
   const Tensor aux_y = Tensor::zeros({40, 1});
   const auto logs = t.model.test_on_batch({d.x}, {d.y, aux_y});
   const auto preds = t.model.predict(std::vector<Tensor>{d.x});
