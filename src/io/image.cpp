@@ -131,10 +131,15 @@ bool dht_segment_too_large(const std::vector<uint8_t>& b, std::size_t at, long l
   return false;
 }
 
-bool has_oversized_huffman_table(const std::vector<uint8_t>& b) {
+// Calls fn(marker, at, length) for each JPEG marker stb could reach, in file order, with `at` the
+// index just past the marker (its length field, for segments with one) and `length` 0 for the
+// markers without a length (stuffed zero, RSTn, TEM, SOI, EOI); fn returns true to stop. Does
+// nothing for a file stb would not read as a JPEG.
+template <class Fn>
+void for_each_jpeg_marker(const std::vector<uint8_t>& b, Fn&& fn) {
   std::size_t i = 0;
   while (i < b.size() && b[i] == 0xFF) ++i;  // stb's SOI may follow several FF bytes
-  if (i == 0 || i >= b.size() || b[i] != 0xD8) return false;  // not a JPEG to stb
+  if (i == 0 || i >= b.size() || b[i] != 0xD8) return;  // not a JPEG to stb
   ++i;
   while (i < b.size()) {
     if (b[i] != 0xFF) {
@@ -144,13 +149,70 @@ bool has_oversized_huffman_table(const std::vector<uint8_t>& b) {
     while (i < b.size() && b[i] == 0xFF) ++i;  // fill bytes
     if (i >= b.size()) break;
     const int marker = b[i++];
-    // Stuffed zero, RSTn, TEM, SOI, EOI: no length; keep scanning.
-    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) continue;
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) {
+      if (fn(marker, i, 0L)) return;
+      continue;
+    }
     const long length = i + 1 < b.size() ? (long{b[i]} << 8 | b[i + 1]) : 0;
-    if (marker == 0xC4 && dht_segment_too_large(b, i, length)) return true;
+    if (fn(marker, i, length)) return;
     if (length >= 2) i += static_cast<std::size_t>(length);
   }
-  return false;
+}
+
+bool has_oversized_huffman_table(const std::vector<uint8_t>& b) {
+  bool found = false;
+  for_each_jpeg_marker(b, [&](int marker, std::size_t at, long length) {
+    found = marker == 0xC4 && dht_segment_too_large(b, at, length);
+    return found;
+  });
+  return found;
+}
+
+// stb 2.27 allocates its decoder state with malloc and never clears it, so a scan that uses a
+// Huffman table no DHT segment defined decodes with whatever the heap held: the symbol index it
+// computes from that garbage reads outside the table (found by fuzzing under UBSan, at random, as
+// it depends on the heap). libjpeg refuses such files ("Huffman table was never defined"); so does
+// read_image. Which tables a scan uses follows stb: both of each component's tables in a baseline
+// scan; in a progressive one the DC table for a first DC scan (Ss = 0, Ah = 0), none for a DC
+// refinement, the AC table for an AC scan (Ss > 0). The walk stops at EOI, as stb does. Checked
+// on JPEGs cjpeg writes (baseline, progressive, optimized, subsampled, with restart intervals).
+bool has_scan_with_undefined_huffman_table(const std::vector<uint8_t>& b) {
+  const auto byte = [&](std::size_t i) -> int { return i < b.size() ? b[i] : 0; };
+  bool defined[2][4] = {};  // [DC, AC][table id]
+  int frame = 0;            // the first SOF stb reads: 0xC0, 0xC1 (baseline) or 0xC2 (progressive)
+  bool found = false;
+  for_each_jpeg_marker(b, [&](int marker, std::size_t at, long length) {
+    if (marker == 0xD9) return true;
+    if ((marker == 0xC0 || marker == 0xC1 || marker == 0xC2) && frame == 0) frame = marker;
+    if (marker == 0xC4) {  // as stbi__process_marker's DHT loop
+      std::size_t i = at + 2;
+      for (long remaining = length - 2; remaining > 0 && i < b.size();) {
+        const int q = byte(i);
+        int codes = 0;
+        for (int k = 1; k <= 16; ++k) codes += byte(i + k);
+        if ((q >> 4) <= 1 && (q & 15) <= 3) defined[q >> 4][q & 15] = true;
+        i += 17 + static_cast<std::size_t>(codes);
+        remaining -= 17 + codes;
+      }
+    }
+    // SOS (stb decodes none before a SOF0-2 frame header): Ns, then (component, Td << 4 | Ta)
+    // pairs, then Ss, Se, Ah << 4 | Al.
+    if (marker == 0xDA && frame != 0) {
+      const int components = byte(at + 2);
+      if (components < 1 || components > 4) return false;  // stb refuses the scan itself
+      const std::size_t tail = at + 3 + 2 * static_cast<std::size_t>(components);
+      const int ss = byte(tail), ah = byte(tail + 2) >> 4;
+      const bool progressive = frame == 0xC2;
+      const bool uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss != 0;
+      for (int c = 0; c < components; ++c) {
+        const int q = byte(at + 4 + 2 * static_cast<std::size_t>(c)), dc = q >> 4, ac = q & 15;
+        if (dc > 3 || ac > 3) continue;  // stb refuses the scan itself
+        found = found || (uses_dc && !defined[0][dc]) || (uses_ac && !defined[1][ac]);
+      }
+    }
+    return found;
+  });
+  return found;
 }
 
 // stb 2.27 accumulates a PNM header's numbers in an int without an overflow check: a run of ten or
@@ -230,6 +292,9 @@ Tensor read_image(const std::string& path, int channels, int64_t max_pixels) {
   // Before any stb call: stbi_info parses a JPEG's tables too.
   if (has_oversized_huffman_table(bytes)) {
     throw IoError(str("read_image: '", path, "' is corrupt (a JPEG Huffman table with more than 256 codes)"));
+  }
+  if (has_scan_with_undefined_huffman_table(bytes)) {
+    throw IoError(str("read_image: '", path, "' is corrupt (a JPEG scan uses a Huffman table that was never defined)"));
   }
   if (has_overlong_pnm_number(bytes)) {
     throw IoError(str("read_image: '", path, "' is corrupt (a PNM header number with more than 9 digits)"));

@@ -179,6 +179,37 @@ TEST_F(ImageFiles, JpegScanMeetingAMarkerDecodesWithinRange) {
   }
 }
 
+// fuzz_image found it (UBSan, at random: it depends on the heap): stb 2.27 never clears its decoder
+// state, so a scan using a Huffman table that no DHT defined decodes with heap garbage and indexes
+// outside the table. Such a JPEG is refused, as libjpeg does; the same file with the table defined
+// reads (an 8 x 8 grey image whose one DC and one AC code are both zero: every pixel 128).
+TEST_F(ImageFiles, JpegScanWithAnUndefinedHuffmanTableIsRefused) {
+  const std::vector<unsigned char> soi_sof = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x08,
+                                              0x00, 0x08, 0x01, 0x01, 0x11, 0x00};  // 8 x 8, 1 component
+  const auto dht = [](unsigned char table) {  // one code of length 1 for symbol 0
+    std::vector<unsigned char> d = {0xFF, 0xC4, 0x00, 0x14, table, 0x01};
+    d.insert(d.end(), 15, 0x00);
+    d.push_back(0x00);
+    return d;
+  };
+  const std::vector<unsigned char> sos_data_eoi = {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F,
+                                                   0x00, 0x00, 0x00, 0xFF, 0xD9};  // DC 0 and AC 0
+  std::vector<unsigned char> jpeg = soi_sof;
+  for (const unsigned char b : dht(0x00)) jpeg.push_back(b);  // DC table 0 only
+  std::vector<unsigned char> defined = jpeg;
+  jpeg.insert(jpeg.end(), sos_data_eoi.begin(), sos_data_eoi.end());
+  write_bytes("undefined_ac.jpg", jpeg);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("undefined_ac.jpg")); },
+                             {"read_image", "undefined_ac.jpg", "Huffman table that was never defined"});
+
+  for (const unsigned char b : dht(0x10)) defined.push_back(b);  // and AC table 0
+  defined.insert(defined.end(), sos_data_eoi.begin(), sos_data_eoi.end());
+  write_bytes("defined.jpg", defined);
+  const Tensor image = io::read_image(path("defined.jpg"));
+  ASSERT_EQ(image.shape(), (Shape{8, 8, 1}));
+  for (const float v : image.to_vector<float>()) EXPECT_EQ(v, 128.0f / 255.0f);
+}
+
 // fuzz_image found it: stb 2.27 doubles its IDAT buffer until a chunk's declared length fits, before
 // reading the chunk, so a tiny PNG claiming a 1 GiB IDAT made it allocate 2 GB. read_image walks
 // the chunks first and refuses a length past the end of the file.
