@@ -51,9 +51,10 @@ class Tensor {
   [[nodiscard]] static Tensor ones(Shape shape, DType dtype = DType::kFloat32);
   [[nodiscard]] static Tensor full(Shape shape, double value, DType dtype = DType::kFloat32);
   [[nodiscard]] static Tensor scalar(double value, DType dtype = DType::kFloat32);
-  // Standard normal samples; the same seed gives the same values on every machine.
+  // Standard normal samples; the same seed gives the same values on every machine. float32 or
+  // float64 (ValueError for an integer dtype: cast a float draw instead).
   [[nodiscard]] static Tensor randn(Shape shape, uint64_t seed, DType dtype = DType::kFloat32);
-  // Uniform samples in [lo, hi).
+  // Uniform samples in [lo, hi); float32 or float64, as randn.
   [[nodiscard]] static Tensor uniform(Shape shape, double lo, double hi, uint64_t seed,
                                       DType dtype = DType::kFloat32);
   [[nodiscard]] static Tensor from_vector(const std::vector<float>& values, Shape shape);

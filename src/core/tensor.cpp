@@ -107,7 +107,19 @@ Tensor Tensor::full(Shape shape, double value, DType dtype) {
 
 Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
 
+namespace {
+// Random samples are real numbers: an integer dtype would silently round and saturate them (randn
+// into uint8 gave 0, 1 and 2 only). PyTorch refuses the same ("not implemented for 'Byte'").
+void check_sampling_dtype(const char* op, DType dtype) {
+  if (!is_floating(dtype)) {
+    throw ValueError(detail::str("Tensor::", op, ": dtype must be float32 or float64, got ", dtype_name(dtype),
+                                 " (draw float32 and ops::cast it)"));
+  }
+}
+}  // namespace
+
 Tensor Tensor::randn(Shape shape, uint64_t seed, DType dtype) {
+  check_sampling_dtype("randn", dtype);
   Tensor t = empty(std::move(shape), dtype);
   detail::Rng rng(seed);
   const int64_t n = t.numel();
@@ -119,6 +131,7 @@ Tensor Tensor::randn(Shape shape, uint64_t seed, DType dtype) {
 }
 
 Tensor Tensor::uniform(Shape shape, double lo, double hi, uint64_t seed, DType dtype) {
+  check_sampling_dtype("uniform", dtype);
   if (!(hi >= lo)) throw ValueError(detail::str("Tensor::uniform: expected lo <= hi, got ", lo, " and ", hi));
   Tensor t = empty(std::move(shape), dtype);
   detail::Rng rng(seed);

@@ -75,6 +75,17 @@ TEST(TensorFactory, RandnIsDeterministicPerSeed) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], static_cast<float>(d[i]));
 }
 
+TEST(TensorFactory, RandomSamplesRefuseIntegerDtypes) {
+  for (const DType dtype : {DType::kUInt8, DType::kInt64}) {
+    const std::string name = dtype_name(dtype);
+    EXPECT_EQ(message_of([&] { (void)Tensor::randn({4}, 1, dtype); }),
+              "Tensor::randn: dtype must be float32 or float64, got " + name + " (draw float32 and ops::cast it)");
+    EXPECT_EQ(message_of([&] { (void)Tensor::uniform({4}, 0.0, 256.0, 1, dtype); }),
+              "Tensor::uniform: dtype must be float32 or float64, got " + name + " (draw float32 and ops::cast it)");
+    EXPECT_THROW((void)Tensor::randn({4}, 1, dtype), ValueError);
+  }
+}
+
 TEST(TensorFactory, RandnHasMeanZeroAndStdOneOver100kSamples) {
   const auto v = Tensor::randn({100000}, 7, DType::kFloat64).to_vector<double>();
   double sum = 0.0, sum_sq = 0.0;

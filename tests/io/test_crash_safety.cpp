@@ -98,7 +98,9 @@ TEST(CrashSafety, KilledWritersLeaveACompleteOldOrNewCheckpoint) {
     // The file holds the last version before this child, or one this child completed.
     EXPECT_TRUE(version == last || (version >= round * 100000.0f && version < (round + 1) * 100000.0f))
         << "version " << version << " after kill " << kills;
-    if (wait_for_save) EXPECT_NE(version, last) << "round " << round << " completed a save";
+    if (wait_for_save) {
+      EXPECT_NE(version, last) << "round " << round << " completed a save";
+    }
     if (version != last) ++new_versions;
     last = version;
     const std::size_t temps = io::temp_files_of(path).size();

@@ -155,9 +155,15 @@ TEST(Conv2dReluMaxPool2d, GradientsOnlyForTheInputsThatWantThem) {
     EXPECT_EQ(x.grad().defined(), (wanted & 1) != 0) << wanted;
     EXPECT_EQ(k.grad().defined(), (wanted & 2) != 0) << wanted;
     EXPECT_EQ(b.grad().defined(), (wanted & 4) != 0) << wanted;
-    if (wanted & 1) EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << wanted;
-    if (wanted & 2) EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << wanted;
-    if (wanted & 4) EXPECT_LT(testing::max_abs_diff(b.grad(), b2.grad()), 1e-5) << wanted;
+    if (wanted & 1) {
+      EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << wanted;
+    }
+    if (wanted & 2) {
+      EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << wanted;
+    }
+    if (wanted & 4) {
+      EXPECT_LT(testing::max_abs_diff(b.grad(), b2.grad()), 1e-5) << wanted;
+    }
   }
 }
 
