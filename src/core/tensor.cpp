@@ -108,8 +108,9 @@ Tensor Tensor::full(Shape shape, double value, DType dtype) {
 Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
 
 namespace {
-// Random samples are real numbers: an integer dtype would silently round and saturate them (randn
-// into uint8 gave 0, 1 and 2 only). PyTorch refuses the same ("not implemented for 'Byte'").
+// Random samples are real numbers: an integer dtype would silently truncate and saturate them (randn
+// into uint8 gave mostly 0: negative and fractional samples truncate). PyTorch refuses the same
+// ("not implemented for 'Byte'").
 void check_sampling_dtype(const char* op, DType dtype) {
   if (!is_floating(dtype)) {
     throw ValueError(detail::str("Tensor::", op, ": dtype must be float32 or float64, got ", dtype_name(dtype),
