@@ -109,8 +109,8 @@ Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype)
 
 namespace {
 // Random samples are real numbers: an integer dtype would silently truncate and saturate them (randn
-// into uint8 gave mostly 0: negative and fractional samples truncate). PyTorch refuses the same
-// ("not implemented for 'Byte'").
+// into uint8 gave mostly 0: negative and fractional samples truncate). PyTorch raises for
+// torch.randn(..., dtype=torch.uint8) too.
 void check_sampling_dtype(const char* op, DType dtype) {
   if (!is_floating(dtype)) {
     throw ValueError(detail::str("Tensor::", op, ": dtype must be float32 or float64, got ", dtype_name(dtype),
