@@ -3,11 +3,13 @@
 // count (NORMNET_NUM_THREADS and OMP_NUM_THREADS); reads their RESULT lines and each process's peak
 // RSS (wait4's ru_maxrss) and prints medians over --reps and the ratios normnet/libtorch.
 //   bench_fashion_cnn --steps 40 --reps 3 [--epochs 0] [--threads 2] [--omp-wait-policy passive]
-//                     [--data uint8|float32]
+//                     [--data uint8|float32] [--conv2d-algorithm direct|winograd|both]
 // --data (default uint8) is passed to fashion_cnn_normnet only: uint8 holds the images as bytes
 // and rescales them in the model (Input(uint8) → Rescaling(1/255)); float32 holds byte/255 as the
 // peer does (it views normnet's float32 tensors with torch::from_blob, as torchvision's MNIST
 // ToTensor gives float32). Both print peak RSS with and without the data set's tensors.
+// --conv2d-algorithm (default direct) is passed to fashion_cnn_normnet (ops::set_conv2d_algorithm);
+// `both` runs normnet twice per repetition, direct and Winograd, as two sides beside the peer.
 // --omp-wait-policy sets OMP_WAIT_POLICY for both programs (both use libgomp): on a machine whose
 // cores are shared with other jobs, spinning at barriers while the partner thread is preempted
 // dominated both programs' times (docs/benchmarks.md); "default" leaves it unset.
@@ -92,15 +94,26 @@ struct Side {
   }
 };
 
+// One column per side, then normnet/libtorch for each normnet side when the peer ran (it is last).
 void row(const char* label, const std::string& key, const std::vector<Side>& sides) {
-  std::printf("| %s | %.4g |", label, sides[0].med(key));
-  if (sides.size() > 1) std::printf(" %.4g | %.3f |", sides[1].med(key), sides[0].med(key) / sides[1].med(key));
+  std::printf("| %s |", label);
+  for (const Side& side : sides) std::printf(" %.4g |", side.med(key));
+  const bool peer = sides.back().name == "libtorch";
+  for (std::size_t i = 0; peer && i + 1 < sides.size(); ++i) {
+    std::printf(" %.3f |", sides[i].med(key) / sides.back().med(key));
+  }
   std::printf("\n");
 }
 
 void header(const char* first, const std::vector<Side>& sides) {
-  std::printf("\n| %s | normnet |%s\n|---|---|%s\n", first, sides.size() > 1 ? " libtorch | normnet/libtorch |" : "",
-              sides.size() > 1 ? "---|---|" : "");
+  std::string names = "| " + std::string(first) + " |", rule = "|---|";
+  for (const Side& side : sides) names += " " + side.name + " |", rule += "---|";
+  const bool peer = sides.back().name == "libtorch";
+  for (std::size_t i = 0; peer && i + 1 < sides.size(); ++i) {
+    names += " " + sides[i].name + "/libtorch |";
+    rule += "---|";
+  }
+  std::printf("\n%s\n%s\n", names.c_str(), rule.c_str());
 }
 
 void print_tables(const std::vector<Side>& sides, int steps, int reps, int epochs) {
@@ -155,7 +168,16 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   if (wait_policy != "default") setenv("OMP_WAIT_POLICY", wait_policy.c_str(), 1);
   const std::string data = args.str("data", "uint8");
   if (data != "uint8" && data != "float32") throw std::invalid_argument("--data must be uint8 or float32, got " + data);
-  std::vector<Side> sides{{"normnet", (dir / "fashion_cnn_normnet").string(), {"--data", data}, {}}};
+  const std::string algorithm = args.str("conv2d-algorithm", "direct");
+  if (algorithm != "direct" && algorithm != "winograd" && algorithm != "both") {
+    throw std::invalid_argument("--conv2d-algorithm must be direct, winograd or both, got " + algorithm);
+  }
+  const std::string normnet = (dir / "fashion_cnn_normnet").string();
+  std::vector<Side> sides;
+  if (algorithm != "winograd") sides.push_back({"normnet", normnet, {"--data", data}, {}});
+  if (algorithm != "direct") {
+    sides.push_back({"normnet winograd", normnet, {"--data", data, "--conv2d-algorithm", "winograd"}, {}});
+  }
   const auto peer = dir / "peer_fashion_cnn_torch";
   if (std::filesystem::exists(peer)) sides.push_back({"libtorch", peer.string(), {}, {}});
   else std::printf("note: %s not built (libtorch not found); normnet alone\n", peer.string().c_str());

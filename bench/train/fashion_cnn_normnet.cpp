@@ -11,6 +11,8 @@
 //                                        (55 MB) and the model starts Input(uint8) → Rescaling(1/255);
 //                                        float32 holds byte/255 (220 MB) and the model starts
 //                                        Input(float32), as the libtorch peer does
+//   --conv2d-algorithm direct (default) | winograd
+//                                        ops::set_conv2d_algorithm: Winograd for the 32 → 64 convolution
 // Every mode prints RESULT data_mib (the bytes of the data set's tensors).
 // Threads: NORMNET_NUM_THREADS (2 by default here).
 #include <cstdio>
@@ -177,6 +179,12 @@ int main(int argc, char** argv) {
       throw ValueError("fashion_cnn_normnet: unknown --data '" + data_kind + "' (uint8, float32)");
     }
     const DType images = data_kind == "uint8" ? DType::kUInt8 : DType::kFloat32;
+    const std::string algorithm = args.str("conv2d-algorithm", "direct");
+    if (algorithm != "direct" && algorithm != "winograd") {
+      throw ValueError("fashion_cnn_normnet: unknown --conv2d-algorithm '" + algorithm + "' (direct, winograd)");
+    }
+    ops::set_conv2d_algorithm(algorithm == "winograd" ? ops::Conv2dAlgorithm::kWinograd
+                                                      : ops::Conv2dAlgorithm::kDirect);
     const datasets::Dataset data = datasets::fashion_mnist("", images);
     double data_bytes = 0;
     for (const Tensor* t : {&data.train.x, &data.train.y, &data.test.x, &data.test.y}) {

@@ -3,6 +3,8 @@
 // the bias.
 #include "normnet/ops/conv.h"
 
+#include <type_traits>
+
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
@@ -89,16 +91,12 @@ Tensor pre_activation_grad(const Tensor& y, const Tensor& dy, Tensor* dbias, boo
 // dx and dkernel from the gradient dz of the convolution's output (inputs 0 and 1 of the sink).
 template <class T>
 void backward_from_dz(const Tensor& x, const Tensor& kernel, const Tensor& dz, const Conv2dDims& d, GradSink& sink) {
-  if (sink.wants(0)) {
-    Tensor dx = Tensor::empty(x.shape(), x.dtype());
-    kernels::cpu::conv2d_backward_data(dz.data<T>(), kernel.data<T>(), dx.data<T>(), d);
-    sink.add(0, dx);
-  }
-  if (sink.wants(1)) {
-    Tensor dkernel = Tensor::empty(kernel.shape(), kernel.dtype());
-    kernels::cpu::conv2d_backward_weights(x.data<T>(), dz.data<T>(), dkernel.data<T>(), nullptr, d);
-    sink.add(1, dkernel);
-  }
+  Tensor dx = sink.wants(0) ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+  Tensor dkernel = sink.wants(1) ? Tensor::empty(kernel.shape(), kernel.dtype()) : Tensor();
+  kernels::cpu::conv2d_backward(x.data<T>(), dz.data<T>(), kernel.data<T>(), dx.defined() ? dx.data<T>() : nullptr,
+                                dkernel.defined() ? dkernel.data<T>() : nullptr, d);
+  if (dx.defined()) sink.add(0, dx);
+  if (dkernel.defined()) sink.add(1, dkernel);
 }
 
 template <class T>
@@ -156,23 +154,52 @@ Tensor conv2d_impl(const char* op, const Tensor& x, const Tensor& kernel, const 
 //   dz = dp at each window's argmax, 0 elsewhere (= relu's then the pool's backward of the two ops:
 //        where the argmaxes differ, the window has no positive element and the gradient is 0)
 //   dx, dkernel from dz as for conv2d.
+// Under Winograd (float32, a shape it runs) the convolution writes z in oneDNN's blocked nChw16c
+// layout, the pooling reads it there and its backward writes dz there for the Winograd backward
+// passes: no reorder of the 19-MB z or dz to and from NHWC (z is internal to this op).
+template <class T>
+bool winograd_forward_blocked(const Tensor& x, const Tensor& kernel, const Tensor& bias, Tensor& z,
+                              Tensor& x_blocked, const Conv2dDims& d) {
+  if constexpr (std::is_same_v<T, float>) {
+    return kernels::cpu::conv2d_forward_winograd_blocked16(x.data<float>(), kernel.data<float>(),
+                                                           data_or_null<float>(bias), z.data<float>(),
+                                                           x_blocked.data<float>(), d);
+  }
+  return false;
+}
+
 template <class T>
 Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias,
                             const Conv2dDims& d, const kernels::cpu::Pool2dDims& pd) {
   Tensor z = Tensor::empty({d.n, d.oh, d.ow, d.o}, x.dtype());
-  forward<T>(x, kernel, bias, z, /*relu=*/false, d);
+  const bool recording = should_record({x, kernel, bias});
+  // x in nChw16c, kept for the Winograd backward weights (scratch when not recording).
+  const bool may_block = std::is_same_v<T, float> && kernels::cpu::conv2d_forward_may_use_winograd(d);
+  Tensor x_blocked = may_block ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+  const bool blocked = x_blocked.defined() && winograd_forward_blocked<T>(x, kernel, bias, z, x_blocked, d);
+  if (!blocked) {
+    x_blocked = Tensor();
+    forward<T>(x, kernel, bias, z, /*relu=*/false, d);
+  }
   Tensor out = make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/false);
   const int64_t pooled = out.numel();
-  if (!should_record({x, kernel, bias})) {
+  if (!recording && !blocked) {
     kernels::cpu::max_pool2d_forward(z.data<T>(), out.data<T>(), pd);
     kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), pooled);
     return out;
   }
   Tensor argmax = Tensor::empty(out.shape(), DType::kUInt8);
-  kernels::cpu::max_pool2d_forward_argmax(z.data<T>(), out.data<T>(), argmax.data<uint8_t>(), pd);
+  if constexpr (std::is_same_v<T, float>) {
+    if (blocked) {
+      kernels::cpu::max_pool2d_forward_argmax_blocked16(z.data<float>(), out.data<float>(), argmax.data<uint8_t>(), pd);
+    }
+  }
+  if (!blocked) kernels::cpu::max_pool2d_forward_argmax(z.data<T>(), out.data<T>(), argmax.data<uint8_t>(), pd);
   kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), pooled);
+  if (!recording) return out;
   record(out, op, {x, kernel, bias},
-         [x = x.detach(), kernel = kernel.detach(), y = out.detach(), argmax, d, pd](const Tensor& dy, GradSink& sink) {
+         [x = blocked ? x_blocked : x.detach(), kernel = kernel.detach(), y = out.detach(), argmax, d, pd,
+          blocked](const Tensor& dy, GradSink& sink) {
            const bool want_bias = sink.wants(2);
            Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
            Tensor dp = held_only_here(dy) ? dy : Tensor::empty(dy.shape(), dy.dtype());
@@ -180,8 +207,23 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
                                             pd.n * pd.oh * pd.ow, pd.c);
            if (sink.wants(0) || sink.wants(1)) {
              Tensor dz = Tensor::empty({d.n, d.oh, d.ow, d.o}, dy.dtype());
-             kernels::cpu::max_pool2d_backward_write_argmax(argmax.data<uint8_t>(), dp.data<T>(), dz.data<T>(), pd);
-             backward_from_dz<T>(x, kernel, dz, d, sink);
+             if constexpr (std::is_same_v<T, float>) {
+               if (blocked) {
+                 kernels::cpu::max_pool2d_backward_write_argmax_blocked16(argmax.data<uint8_t>(), dp.data<float>(),
+                                                                          dz.data<float>(), pd);
+                 Tensor dx = sink.wants(0) ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+                 Tensor dkernel = sink.wants(1) ? Tensor::empty(kernel.shape(), kernel.dtype()) : Tensor();
+                 kernels::cpu::conv2d_backward_blocked16(x.data<float>(), dz.data<float>(), kernel.data<float>(),
+                                                         dx.defined() ? dx.data<float>() : nullptr,
+                                                         dkernel.defined() ? dkernel.data<float>() : nullptr, d);
+                 if (dx.defined()) sink.add(0, dx);
+                 if (dkernel.defined()) sink.add(1, dkernel);
+               }
+             }
+             if (!blocked) {
+               kernels::cpu::max_pool2d_backward_write_argmax(argmax.data<uint8_t>(), dp.data<T>(), dz.data<T>(), pd);
+               backward_from_dz<T>(x, kernel, dz, d, sink);
+             }
            }
            if (want_bias) sink.add(2, dbias);
          });
@@ -189,6 +231,18 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
 }
 
 }  // namespace
+
+void set_conv2d_algorithm(Conv2dAlgorithm algorithm) {
+  if (algorithm != Conv2dAlgorithm::kDirect && algorithm != Conv2dAlgorithm::kWinograd) {
+    throw ValueError(str("ops::set_conv2d_algorithm: unknown algorithm ", static_cast<int>(algorithm),
+                         " (expected Conv2dAlgorithm::kDirect or kWinograd)"));
+  }
+  kernels::cpu::set_conv2d_winograd(algorithm == Conv2dAlgorithm::kWinograd);
+}
+
+Conv2dAlgorithm get_conv2d_algorithm() {
+  return kernels::cpu::conv2d_winograd() ? Conv2dAlgorithm::kWinograd : Conv2dAlgorithm::kDirect;
+}
 
 Tensor conv2d_relu_max_pool2d(const Tensor& x, const Tensor& kernel, const Tensor& bias, std::array<int, 2> strides,
                               Padding padding, std::array<int, 2> pool_size, std::array<int, 2> pool_strides,

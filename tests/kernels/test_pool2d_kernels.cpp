@@ -102,6 +102,49 @@ TEST(MaxPoolKernels, RecordedArgmaxGivesTheSameForwardAndBackward) {
   EXPECT_FALSE(max_pool2d_argmax_fits(dims(1, 17, 16, 1, 17, 16, false)));  // 272 positions
 }
 
+// [n, h, w, c] (c a multiple of 16) in oneDNN's nChw16c layout, and back.
+std::vector<float> to_blocked16(const std::vector<float>& v, int64_t n, int64_t h, int64_t w, int64_t c) {
+  std::vector<float> out(v.size());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < h * w; ++p)
+      for (int64_t ch = 0; ch < c; ++ch)
+        out[static_cast<std::size_t>(((i * (c / 16) + ch / 16) * h * w + p) * 16 + ch % 16)] =
+            v[static_cast<std::size_t>((i * h * w + p) * c + ch)];
+  return out;
+}
+
+TEST(MaxPoolKernels, Blocked16KernelsEqualTheNhwcOnesOnTheReorderedInput) {
+  // The CNN's pooling, same padding with partial windows, 3×3 windows, overlapping windows
+  // (forward only: the write-once backward needs tiling ones), several channel blocks.
+  const Pool2dDims cases[] = {dims(3, 24, 24, 64, 2, 2, false), dims(2, 7, 9, 32, 2, 2, true),
+                              dims(2, 6, 9, 16, 3, 3, false), dims(2, 8, 8, 48, 3, 3, false, 2, 2)};
+  for (const Pool2dDims& d : cases) {
+    const auto nx = static_cast<std::size_t>(d.n * d.h * d.w * d.c);
+    const auto ny = static_cast<std::size_t>(d.n * d.oh * d.ow * d.c);
+    const std::string what = std::to_string(d.h) + "x" + std::to_string(d.w) + "x" + std::to_string(d.c) +
+                             " pool " + std::to_string(d.ph) + "x" + std::to_string(d.pw) + " stride " +
+                             std::to_string(d.stride_h);
+    auto x = tie_heavy_values(nx, 5);
+    x[7] = -0.0f, x[7 + static_cast<std::size_t>(d.c)] = 0.0f;  // −0 and +0 tie in one window
+    std::vector<float> y(ny), y_blocked(ny, -7.0f);
+    std::vector<uint8_t> argmax(ny, 255), argmax_blocked(ny, 254);
+    max_pool2d_forward_argmax(x.data(), y.data(), argmax.data(), d);
+    max_pool2d_forward_argmax_blocked16(to_blocked16(x, d.n, d.h, d.w, d.c).data(), y_blocked.data(),
+                                        argmax_blocked.data(), d);
+    std::vector<uint32_t> bits(ny), bits_blocked(ny);
+    std::memcpy(bits.data(), y.data(), ny * sizeof(float));
+    std::memcpy(bits_blocked.data(), y_blocked.data(), ny * sizeof(float));
+    EXPECT_EQ(bits_blocked, bits) << what;  // NaN and the sign of zero included
+    EXPECT_EQ(argmax_blocked, argmax) << what;
+    if (!pool_windows_tile(d)) continue;
+    const auto dy = normal_values(ny, 6);
+    std::vector<float> dx(nx, NAN), dx_blocked(nx, NAN);
+    max_pool2d_backward_write_argmax(argmax.data(), dy.data(), dx.data(), d);
+    max_pool2d_backward_write_argmax_blocked16(argmax.data(), dy.data(), dx_blocked.data(), d);
+    EXPECT_EQ(dx_blocked, to_blocked16(dx, d.n, d.h, d.w, d.c)) << what;
+  }
+}
+
 TEST(MaxPoolKernels, RecordedArgmaxOfOneWindow) {
   // Channel 0 ties at the top row (position 0 wins), channel 1 has NaN at the bottom right
   // (position 3), channel 2 peaks at the bottom left (position 2).

@@ -111,6 +111,44 @@ TEST(Conv2dReluMaxPool2d, EqualsTheTwoOps) {
   }
 }
 
+// Under Winograd the fused op keeps the convolution's output and its gradient in oneDNN's blocked
+// layout (no reorders), the two ops reorder them: the same kernels on the same values, so the
+// same bits as the two ops under Winograd.
+TEST(Conv2dReluMaxPool2d, EqualsTheTwoOpsUnderWinograd) {
+  const auto f32 = DType::kFloat32;
+  const Case cnn{{8, 26, 26, 32}, {3, 3, 32, 64}, {1, 1}, Padding::kValid, {2, 2}, {0, 0}, Padding::kValid, f32};
+  const Case cases[] = {
+      cnn,
+      // same padding on both, partial 4×4 tiles and partial pooling windows at the edges
+      {{8, 15, 15, 16}, {3, 3, 16, 32}, {1, 1}, Padding::kSame, {2, 2}, {0, 0}, Padding::kSame, f32},
+      // a shape Winograd does not take (5 filters): the direct kernels
+      {{2, 9, 7, 3}, {3, 3, 3, 5}, {1, 1}, Padding::kSame, {2, 2}, {2, 2}, Padding::kSame, f32},
+  };
+  const Tensor x = Tensor::randn(cnn.x, 75), k = Tensor::randn(cnn.k, 76), b = Tensor::randn({64}, 77);
+  const Tensor direct = ops::conv2d_relu_max_pool2d(x, k, b, cnn.s, cnn.p, cnn.pool);
+  ops::set_conv2d_algorithm(ops::Conv2dAlgorithm::kWinograd);
+  struct Restore {
+    ~Restore() { ops::set_conv2d_algorithm(ops::Conv2dAlgorithm::kDirect); }
+  } restore;
+  EXPECT_EQ(ops::get_conv2d_algorithm(), ops::Conv2dAlgorithm::kWinograd);
+  for (const Case& c : cases) {
+    expect_same_as_two_ops(c, /*with_nan=*/false);
+    expect_same_as_two_ops(c, /*with_nan=*/true);
+  }
+  // Winograd really ran (its rounding differs from the direct convolution's), within its error.
+  const Tensor winograd = ops::conv2d_relu_max_pool2d(x, k, b, cnn.s, cnn.p, cnn.pool);
+  if (__builtin_cpu_supports("avx512f")) EXPECT_NE(bits_of(winograd), bits_of(direct));
+  const auto w = winograd.to_vector<float>(), dv = direct.to_vector<float>();
+  for (std::size_t i = 0; i < w.size(); ++i) ASSERT_NEAR(w[i], dv[i], 1e-4f * (1.0f + std::abs(dv[i]))) << i;
+}
+
+TEST(Conv2dReluMaxPool2d, SetConv2dAlgorithmRefusesUnknownValues) {
+  EXPECT_EQ(ops::get_conv2d_algorithm(), ops::Conv2dAlgorithm::kDirect);
+  const std::string message = message_of([] { ops::set_conv2d_algorithm(static_cast<ops::Conv2dAlgorithm>(7)); });
+  EXPECT_NE(message.find("ops::set_conv2d_algorithm: unknown algorithm 7"), std::string::npos) << message;
+  EXPECT_EQ(ops::get_conv2d_algorithm(), ops::Conv2dAlgorithm::kDirect);
+}
+
 TEST(Conv2dReluMaxPool2d, WindowsWithoutAPositiveElementPassNoGradient) {
   // All-negative bias: most windows pool only negative values, where the two ops' argmaxes differ
   // (relu makes the window all +0, so the first element) but the gradient is 0 either way.

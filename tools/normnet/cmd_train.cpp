@@ -12,6 +12,7 @@
 #include "normnet/datasets.h"
 #include "normnet/error.h"
 #include "normnet/initializers.h"
+#include "normnet/ops/conv.h"
 #include "normnet/threading.h"
 #include "normnet/zoo.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 struct TrainArgs {
   std::string config, data, output = "fashion_cnn.safetensors", checkpoint, plot, csv, resume, schedule = "cosine";
+  std::string conv2d_algorithm = "direct";
   int epochs = 3, threads = 0;
   int64_t batch_size = zoo::kFashionCnnBatchSize, limit = 0, test_limit = 0;
   double learning_rate = 1e-3;
@@ -64,6 +66,9 @@ void validate(const TrainArgs& a) {
     throw ValueError(detail::str("train --learning-rate: expected a value in (0, 10], got ", a.learning_rate));
   if (a.schedule != "cosine" && a.schedule != "constant")
     throw ValueError(detail::str("train --schedule: expected 'cosine' or 'constant', got '", a.schedule, "'"));
+  if (a.conv2d_algorithm != "direct" && a.conv2d_algorithm != "winograd")
+    throw ValueError(
+        detail::str("train --conv2d-algorithm: expected 'direct' or 'winograd', got '", a.conv2d_algorithm, "'"));
   if (a.output.empty()) throw ValueError("train --output: expected a file name, got an empty string");
   check_directory_of(a.output, "--output");
   check_directory_of(a.checkpoint, "--checkpoint");
@@ -111,6 +116,8 @@ std::pair<Model, int> starting_model(const TrainArgs& a, int64_t train_samples) 
 void run_train(const TrainArgs& a) {
   validate(a);
   apply_threads(a.threads);
+  ops::set_conv2d_algorithm(a.conv2d_algorithm == "winograd" ? ops::Conv2dAlgorithm::kWinograd
+                                                            : ops::Conv2dAlgorithm::kDirect);
   const datasets::Dataset data = datasets::fashion_mnist(a.data);
   const datasets::Split train = first_samples(data.train, a.limit, "train --limit");
   const datasets::Split test = first_samples(data.test, a.test_limit, "train --test-limit");
@@ -122,7 +129,8 @@ void run_train(const TrainArgs& a) {
   if (!a.csv.empty()) fit.callback(callbacks::CSVLogger(a.csv, /*append=*/done > 0));
   std::cerr << "Training '" << model.name() << "' (" << model.count_params() << " parameters) on "
             << train.x.shape()[0] << " Fashion-MNIST images: epochs " << done + 1 << " to " << a.epochs << ", batch "
-            << a.batch_size << ", seed " << a.seed << ", threads " << get_num_threads() << "\n";
+            << a.batch_size << ", seed " << a.seed << ", threads " << get_num_threads()
+            << (a.conv2d_algorithm == "winograd" ? ", Winograd convolutions" : "") << "\n";
   const History history = model.fit(train.x, train.y, fit);
 
   model.save(a.output, SaveOptions().metadata("normnet.epoch", std::to_string(done + static_cast<int>(history.epoch.size()))));
@@ -153,6 +161,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "seed of the weights, the shuffle and dropout (same seed and threads: same result)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "threads (0: $NORMNET_NUM_THREADS, else every core)")->capture_default_str();
+  cmd->add_option("--conv2d-algorithm", a->conv2d_algorithm,
+                  "'direct' or 'winograd' (faster 3x3 convolutions, last bits differ: ops::set_conv2d_algorithm)")
+      ->capture_default_str();
   cmd->add_option("--output,-o", a->output, "the trained model (.safetensors)")->capture_default_str();
   CLI::Option* checkpoint = cmd->add_option(
       "--checkpoint", a->checkpoint, "checkpoint path per epoch, {epoch} = 1, 2, ... (default: OUTPUT as NAME.epoch{epoch}.safetensors)");

@@ -9,6 +9,24 @@ namespace normnet::ops {
 
 enum class Padding { kValid, kSame };
 
+// How float32 convolutions compute, process-wide (float64 always runs the reference loops).
+//   kDirect (default): oneDNN's direct convolutions and normnet's direct kernel; every output is a
+//     plain sum of products, within K·u·Σ|terms| of the exact value (K terms, u = 2^-24).
+//   kWinograd: oneDNN's F(4×4, 3×3) Winograd kernels where they do less work (3×3 kernels,
+//     stride 1, input and output channels multiples of 16, on an AVX-512 CPU) for the forward pass
+//     (except one small enough for the direct kernel: a few images) and both backward passes; the
+//     direct kernels elsewhere. 4× fewer multiplications in their products (36 instead of 144 per
+//     4×4 output tile and channel pair), at the cost of transforms, of reorders to oneDNN's blocked
+//     layout (conv2d_relu_max_pool2d keeps its convolution's output and gradient
+//     in that layout and avoids most of them) and a rounding error that no longer follows the
+//     K·u·Σ|terms| bound (the transforms scale the data by constants up to 8): results differ from
+//     kDirect's in the last bits; on random data with 3×3×16 or more terms the error stayed within
+//     0.14 of that bound (tests). For training speed, as cuDNN's algorithm choice in PyTorch.
+//   ops::set_conv2d_algorithm(ops::Conv2dAlgorithm::kWinograd);
+enum class Conv2dAlgorithm { kDirect, kWinograd };
+void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
+[[nodiscard]] Conv2dAlgorithm get_conv2d_algorithm();
+
 // x [N, H, W, Cin], kernel [kh, kw, Cin, Cout] (Keras's layout), bias [Cout] or undefined.
 // `same` padding pads (total = max((ceil(H/s)-1)*s + kh - H, 0)) with the extra row/column at
 // the bottom/right, as TensorFlow does. oneDNN for float32; a reference loop for float64.

@@ -4,7 +4,11 @@
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "kernels/cpu/conv2d_direct.h"
 #include "kernels/cpu/dnnl_context.h"
@@ -27,6 +31,7 @@ using dims_t = dnnl::memory::dims;
 // its direct AVX-512 kernels, and a small cached reorder converts the kernel (or its gradient).
 struct ConvDescs {
   dnnl::memory::desc x, kernel, kernel_any, bias, y;
+  dnnl::memory::desc x_any, y_any;  // activations in oneDNN's choice of layout (Winograd only)
   dims_t strides, pad_l, pad_r;
 };
 
@@ -37,6 +42,8 @@ ConvDescs conv_descs(const Conv2dDims& d) {
                    dnnl::memory::desc({d.o, d.c, d.kh, d.kw}, f32, tag::any),
                    dnnl::memory::desc({d.o}, f32, tag::a),
                    dnnl::memory::desc({d.n, d.o, d.oh, d.ow}, f32, tag::nhwc),
+                   dnnl::memory::desc({d.n, d.c, d.h, d.w}, f32, tag::any),
+                   dnnl::memory::desc({d.n, d.o, d.oh, d.ow}, f32, tag::any),
                    {d.stride_h, d.stride_w},
                    {d.pad_top, d.pad_left},
                    {d.pad_bottom, d.pad_right}};
@@ -143,6 +150,182 @@ void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, cons
   if (!plain) dnnl_reorder(key, p.weights, dweights, m.kernel, dkernel);
 }
 
+// ---- Winograd (opt-in: set_conv2d_winograd) ----
+// oneDNN's jit_wino_4x3 kernels compute F(4×4, 3×3) Winograd convolutions: each 6×6 input tile is
+// transformed (B^T·d·B), multiplied elementwise by the transformed kernel (G·g·G^T) and summed over
+// channels, and transformed back (A^T·m·A) into a 4×4 output tile: 36 instead of 144
+// multiplications per tile and channel pair, i.e. 4× fewer multiply-adds in the dominant batched
+// products. The transforms' constants (up to 8 in A^T, 5 in B^T) scale the rounding error, which
+// is therefore larger than the direct convolution's (tests bound it). They read and write
+// activations in blocked layouts only (nChw16c), so every operand is reordered to and from NHWC.
+// Backward passes: dx = the transposed convolution and dkernel = Σ x ⊗ dy, as for the direct ones.
+
+std::atomic<bool> g_winograd{false};
+
+// Where Winograd does less work: oneDNN 2.6 also accepts channel counts that are not multiples of
+// 16 by padding them to 16, which for the Fashion-MNIST CNN's first convolution (1 → 32 channels)
+// would multiply 16× more input channels than exist.
+bool winograd_shape(const Conv2dDims& d) {
+  return d.kh == 3 && d.kw == 3 && d.stride_h == 1 && d.stride_w == 1 && d.c % 16 == 0 && d.o % 16 == 0;
+}
+
+// Shapes for which oneDNN has no Winograd kernel (it has them for AVX-512 CPUs only): asked once
+// per shape, then the direct kernels run without asking again.
+struct RefusedShapes {
+  std::mutex mutex;
+  std::set<DnnlKey> keys;
+};
+
+RefusedShapes& refused_shapes() {
+  static RefusedShapes* r = new RefusedShapes();
+  return *r;
+}
+
+dnnl::convolution_forward::desc winograd_forward_desc(const ConvDescs& m, prop_kind kind, bool bias) {
+  if (bias) {
+    return {kind, algorithm::convolution_winograd, m.x_any, m.kernel_any, m.bias, m.y_any, m.strides, m.pad_l,
+            m.pad_r};
+  }
+  return {kind, algorithm::convolution_winograd, m.x_any, m.kernel_any, m.y_any, m.strides, m.pad_l, m.pad_r};
+}
+
+dnnl::primitive_desc_base make_winograd(DnnlKind kind, const ConvDescs& m, bool bias,
+                                        const dnnl::primitive_attr& attr) {
+  // Inference-time forward: its training variant keeps the transformed source for a backward
+  // pass that normnet does not ask of it, and ran 2.5× slower (17–20 vs 7 ms on conv2 of the
+  // Fashion-MNIST CNN); the convolution has no workspace, so backward does not need it.
+  if (kind == kDnnlConvWinogradForward) {
+    return dnnl::convolution_forward::primitive_desc(winograd_forward_desc(m, prop_kind::forward_inference, bias),
+                                                     attr, dnnl_engine());
+  }
+  const dnnl::convolution_forward::primitive_desc hint(
+      winograd_forward_desc(m, prop_kind::forward_training, false), dnnl_engine());
+  if (kind == kDnnlConvWinogradBackwardData) {
+    const dnnl::convolution_backward_data::desc desc(algorithm::convolution_winograd, m.x_any, m.kernel_any,
+                                                     m.y_any, m.strides, m.pad_l, m.pad_r);
+    return dnnl::convolution_backward_data::primitive_desc(desc, attr, dnnl_engine(), hint);
+  }
+  const dnnl::convolution_backward_weights::desc desc(algorithm::convolution_winograd, m.x_any, m.kernel_any,
+                                                      m.y_any, m.strides, m.pad_l, m.pad_r);
+  return dnnl::convolution_backward_weights::primitive_desc(desc, attr, dnnl_engine(), hint);
+}
+
+// The cached Winograd primitive of `kind` for this shape, or null where oneDNN has none.
+const DnnlPrimitive* winograd_primitive(DnnlKind kind, const ConvDescs& m, const Conv2dDims& d, bool bias) {
+  if (!winograd_shape(d)) return nullptr;
+  const DnnlKey key = conv_key(kind, d, bias);
+  RefusedShapes& refused = refused_shapes();
+  {
+    std::lock_guard<std::mutex> lock(refused.mutex);
+    if (refused.keys.count(key)) return nullptr;
+  }
+  try {
+    return &dnnl_cached_primitive(
+        key, [&](const dnnl::primitive_attr& attr) { return make_winograd(kind, m, bias, attr); });
+  } catch (const dnnl::error&) {
+    std::lock_guard<std::mutex> lock(refused.mutex);
+    refused.keys.insert(key);
+    return nullptr;
+  }
+}
+
+// Reorder keys: the primitive's key and which operand (the layouts follow from both).
+enum WinogradOperand : int64_t { kOperandX = 101, kOperandY = 102, kOperandDx = 103, kOperandDy = 104 };
+
+DnnlKey operand_key(DnnlKind kind, const Conv2dDims& d, bool bias, WinogradOperand operand) {
+  DnnlKey key = conv_key(kind, d, bias);
+  key.push_back(operand);
+  return key;
+}
+
+float* blocked_buffer(int slot, const dnnl::memory::desc& desc) {
+  float* buffer = dnnl_thread_buffer(slot, desc.get_size());
+  if (!buffer) throw dnnl::error(dnnl_out_of_memory, "normnet: cannot allocate a Winograd activation buffer");
+  return buffer;
+}
+
+// oneDNN's nChw16c layout of an NHWC-shaped activation [n, h, w, c] (c a multiple of 16: no padding).
+dnnl::memory::desc blocked16_desc(int64_t n, int64_t c, int64_t h, int64_t w) {
+  return dnnl::memory::desc({n, c, h, w}, dnnl::memory::data_type::f32, tag::nChw16c);
+}
+
+// y = conv(x, kernel) + bias by Winograd, y NHWC or (y_blocked16) nChw16c, x reordered into
+// x_blocked16 when given (else a scratch buffer); false (nothing written) where oneDNN has no
+// kernel for this shape.
+bool winograd_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
+                      bool y_blocked16, float* x_blocked16) {
+  const ConvDescs m = conv_descs(d);
+  const DnnlKind kind = kDnnlConvWinogradForward;
+  const bool with_bias = bias != nullptr;
+  const DnnlPrimitive* p = winograd_primitive(kind, m, d, with_bias);
+  if (!p || (y_blocked16 && p->dst != blocked16_desc(d.n, d.o, d.oh, d.ow))) return false;
+  if (x_blocked16 && p->src != blocked16_desc(d.n, d.c, d.h, d.w)) return false;
+  float* x_blocked = x_blocked16 ? x_blocked16 : blocked_buffer(2, p->src);
+  float* y_blocked = y_blocked16 ? y : blocked_buffer(3, p->dst);
+  dnnl_reorder(operand_key(kind, d, with_bias, kOperandX), m.x, x, p->src, x_blocked);
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, dnnl_wrap(p->src, x_blocked)},
+      {DNNL_ARG_WEIGHTS, dnnl_wrap(p->weights, kernel_for(*p, m, kernel, conv_key(kind, d, with_bias)))},
+      {DNNL_ARG_DST, dnnl_wrap(p->dst, y_blocked)}};
+  if (bias) args[DNNL_ARG_BIAS] = dnnl_wrap(m.bias, bias);
+  dnnl_execute(*p, args);
+  if (!y_blocked16) dnnl_reorder(operand_key(kind, d, with_bias, kOperandY), p->dst, y_blocked, m.y, y);
+  return true;
+}
+
+// dx and dkernel (either may be null) by Winograd from x and dy, both NHWC or (blocked16) both
+// nChw16c; each reordered (dy once for both passes) where its layout is not the kernels'. False
+// (nothing written) where oneDNN has no kernel for this shape.
+bool winograd_backward(const float* x, const float* dy, const float* kernel, float* dx, float* dkernel,
+                       const Conv2dDims& d, bool blocked16) {
+  const ConvDescs m = conv_descs(d);
+  const DnnlPrimitive* data = dx ? winograd_primitive(kDnnlConvWinogradBackwardData, m, d, false) : nullptr;
+  const DnnlPrimitive* weights = dkernel ? winograd_primitive(kDnnlConvWinogradBackwardWeights, m, d, false) : nullptr;
+  if ((dx && !data) || (dkernel && !weights)) return false;
+  if (!data && !weights) return true;
+  const dnnl::memory::desc dy_desc = weights ? weights->dst : data->dst;
+  if (data && weights && data->dst != weights->dst) return false;  // never seen: both read nChw16c
+  const DnnlKind dy_kind = weights ? kDnnlConvWinogradBackwardWeights : kDnnlConvWinogradBackwardData;
+  const dnnl::memory::desc given = blocked16 ? blocked16_desc(d.n, d.o, d.oh, d.ow) : m.y;
+  const float* dy_blocked = dy;
+  if (given != dy_desc) {
+    float* buffer = blocked_buffer(2, dy_desc);
+    DnnlKey key = operand_key(dy_kind, d, false, kOperandDy);
+    key.push_back(blocked16);
+    dnnl_reorder(std::move(key), given, dy, dy_desc, buffer);
+    dy_blocked = buffer;
+  }
+  if (weights) {
+    const DnnlKind kind = kDnnlConvWinogradBackwardWeights;
+    const dnnl::memory::desc x_given = blocked16 ? blocked16_desc(d.n, d.c, d.h, d.w) : m.x;
+    const float* x_blocked = x;
+    if (x_given != weights->src) {
+      float* buffer = blocked_buffer(3, weights->src);
+      DnnlKey key = operand_key(kind, d, false, kOperandX);
+      key.push_back(blocked16);
+      dnnl_reorder(std::move(key), x_given, x, weights->src, buffer);
+      x_blocked = buffer;
+    }
+    float* dweights = weights_buffer(*weights);
+    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl_wrap(weights->src, x_blocked)},
+                                               {DNNL_ARG_DIFF_DST, dnnl_wrap(dy_desc, dy_blocked)},
+                                               {DNNL_ARG_DIFF_WEIGHTS, dnnl_wrap(weights->weights, dweights)}};
+    dnnl_execute(*weights, args);
+    dnnl_reorder(conv_key(kind, d, false), weights->weights, dweights, m.kernel, dkernel);
+  }
+  if (data) {
+    const DnnlKind kind = kDnnlConvWinogradBackwardData;
+    float* dx_blocked = blocked_buffer(3, data->src);
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_DIFF_DST, dnnl_wrap(dy_desc, dy_blocked)},
+        {DNNL_ARG_WEIGHTS, dnnl_wrap(data->weights, kernel_for(*data, m, kernel, conv_key(kind, d, false)))},
+        {DNNL_ARG_DIFF_SRC, dnnl_wrap(data->src, dx_blocked)}};
+    dnnl_execute(*data, args);
+    dnnl_reorder(operand_key(kind, d, false, kOperandDx), data->src, dx_blocked, m.x, dx);
+  }
+  return true;
+}
+
 // Output pixels per call up to which the direct kernel runs the forward pass. Measured on the
 // Fashion-MNIST CNN's convolutions (bench_kernels BM_Conv2d, 2 threads, fastest of 8 interleaved
 // runs): 32→64 channels at 24×24 outputs, direct vs oneDNN: batch 1 89 vs 126 µs, batch 4 340
@@ -152,6 +335,27 @@ void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, cons
 constexpr int64_t kDirectMaxPixels = 4096;
 
 bool empty_output(const Conv2dDims& d) { return d.n == 0 || d.oh == 0 || d.ow == 0 || d.o == 0; }
+
+// The Winograd kernels where chosen and available; false sends the caller to the direct ones
+// (also when oneDNN fails at run time, e.g. out of memory for its buffers).
+bool winograd_forward_or_false(const float* x, const float* kernel, const float* bias, float* y,
+                               const Conv2dDims& d, bool y_blocked16 = false, float* x_blocked16 = nullptr) {
+  try {
+    return winograd_forward(x, kernel, bias, y, d, y_blocked16, x_blocked16);
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+bool winograd_backward_or_false(const float* x, const float* dy, const float* kernel, float* dx, float* dkernel,
+                                const Conv2dDims& d, bool blocked16 = false) {
+  if (!g_winograd.load() && !blocked16) return false;
+  try {
+    return winograd_backward(x, dy, kernel, dx, dkernel, d, blocked16);
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
 
 template <class T>
 void fill_zero(T* p, int64_t count) {
@@ -173,7 +377,8 @@ void conv2d_forward(const float* x, const float* kernel, const float* bias, floa
   if (d.n * d.oh * d.ow <= kDirectMaxPixels && conv2d_direct_forward_supported(d)) {
     return conv2d_direct_forward(x, kernel, bias, y, d, relu);
   }
-  conv2d_forward_dnnl(x, kernel, bias, y, d);
+  const bool winograd = g_winograd.load() && winograd_forward_or_false(x, kernel, bias, y, d);
+  if (!winograd) conv2d_forward_dnnl(x, kernel, bias, y, d);
   if (relu) relu_forward(y, y, d.n * d.oh * d.ow * d.o);
 }
 
@@ -196,6 +401,7 @@ void conv2d_forward_dnnl(const float* x, const float* kernel, const float* bias,
 void conv2d_backward_data(const float* dy, const float* kernel, float* dx, const Conv2dDims& d) {
   if (d.n * d.h * d.w * d.c == 0) return;
   if (empty_output(d)) return fill_zero(dx, d.n * d.h * d.w * d.c);
+  if (winograd_backward_or_false(nullptr, dy, kernel, dx, nullptr, d)) return;
   try {
     backward_data_dnnl(dy, kernel, dx, d);
   } catch (const dnnl::error&) {
@@ -215,15 +421,79 @@ void conv2d_backward_weights(const float* x, const float* dy, float* dkernel, fl
     if (dbias) fill_zero(dbias, d.o);
     return;
   }
-  try {
-    backward_weights_dnnl(x, dy, dkernel, d);
-  } catch (const dnnl::error&) {
-    dnnl_note_fallback();
-    conv2d_backward_weights_reference(x, dy, dkernel, dbias, d);
-    return;
+  if (!winograd_backward_or_false(x, dy, nullptr, nullptr, dkernel, d)) {
+    try {
+      backward_weights_dnnl(x, dy, dkernel, d);
+    } catch (const dnnl::error&) {
+      dnnl_note_fallback();
+      conv2d_backward_weights_reference(x, dy, dkernel, dbias, d);
+      return;
+    }
   }
   if (dbias) bias_backward(dy, dbias, d.n * d.oh * d.ow, d.o);
 }
+
+void conv2d_backward(const float* x, const float* dy, const float* kernel, float* dx, float* dkernel,
+                     const Conv2dDims& d) {
+  const bool data = dx && d.n * d.h * d.w * d.c > 0;
+  const bool weights = dkernel && d.kh * d.kw * d.c * d.o > 0;
+  if (data && weights && !empty_output(d) &&
+      winograd_backward_or_false(x, dy, kernel, dx, dkernel, d)) {
+    return;
+  }
+  if (dx) conv2d_backward_data(dy, kernel, dx, d);
+  if (dkernel) conv2d_backward_weights(x, dy, dkernel, nullptr, d);
+}
+
+void conv2d_backward(const double* x, const double* dy, const double* kernel, double* dx, double* dkernel,
+                     const Conv2dDims& d) {
+  if (dx) conv2d_backward_data(dy, kernel, dx, d);
+  if (dkernel) conv2d_backward_weights(x, dy, dkernel, nullptr, d);
+}
+
+bool conv2d_forward_may_use_winograd(const Conv2dDims& d) {
+  if (!g_winograd.load() || !winograd_shape(d) || empty_output(d) || d.n * d.h * d.w * d.c == 0) return false;
+  return !(d.n * d.oh * d.ow <= kDirectMaxPixels && conv2d_direct_forward_supported(d));
+}
+
+bool conv2d_forward_winograd_blocked16(const float* x, const float* kernel, const float* bias, float* y,
+                                       float* x_blocked16, const Conv2dDims& d) {
+  if (!conv2d_forward_may_use_winograd(d)) return false;
+  return winograd_forward_or_false(x, kernel, bias, y, d, /*y_blocked16=*/true, x_blocked16);
+}
+
+namespace {
+
+// [n, h, w, c] from nChw16c (c a multiple of 16).
+std::vector<float> nhwc_from_blocked16(const float* v, int64_t n, int64_t h, int64_t w, int64_t c) {
+  const int64_t blocks = c / 16, pixels = h * w;
+  std::vector<float> plain(static_cast<std::size_t>(n * pixels * c));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int64_t at = 0; at < pixels; ++at) {
+        for (int64_t j = 0; j < 16; ++j) {
+          const int64_t from = ((i * blocks + b) * pixels + at) * 16 + j;
+          plain[static_cast<std::size_t>((i * pixels + at) * c + b * 16 + j)] = v[from];
+        }
+      }
+    }
+  }
+  return plain;
+}
+
+}  // namespace
+
+void conv2d_backward_blocked16(const float* x, const float* dy, const float* kernel, float* dx, float* dkernel,
+                               const Conv2dDims& d) {
+  if (winograd_backward_or_false(x, dy, kernel, dx, dkernel, d, /*blocked16=*/true)) return;
+  // oneDNN refused at run time (e.g. out of memory): x and dy back to NHWC for the direct kernels.
+  const std::vector<float> plain_x = nhwc_from_blocked16(x, d.n, d.h, d.w, d.c);
+  const std::vector<float> plain_dy = nhwc_from_blocked16(dy, d.n, d.oh, d.ow, d.o);
+  conv2d_backward(plain_x.data(), plain_dy.data(), kernel, dx, dkernel, d);
+}
+
+void set_conv2d_winograd(bool on) { g_winograd.store(on); }
+bool conv2d_winograd() { return g_winograd.load(); }
 
 void conv2d_backward_weights(const double* x, const double* dy, double* dkernel, double* dbias,
                              const Conv2dDims& d) {

@@ -44,6 +44,34 @@ void conv2d_backward_weights(const float* x, const float* dy, float* dkernel, fl
 void conv2d_backward_weights(const double* x, const double* dy, double* dkernel, double* dbias,
                              const Conv2dDims& d);
 
+// dx (unless null) and dkernel (unless null) at once: conv2d_backward_data and
+// conv2d_backward_weights (no bias), with dy reordered once for both under Winograd.
+void conv2d_backward(const float* x, const float* dy, const float* kernel, float* dx, float* dkernel,
+                     const Conv2dDims& d);
+void conv2d_backward(const double* x, const double* dy, const double* kernel, double* dx, double* dkernel,
+                     const Conv2dDims& d);
+
+// Whether float32 convolutions run oneDNN's F(4×4, 3×3) Winograd kernels where it has them (3×3,
+// stride 1, input and output channels multiples of 16, AVX-512), for every pass except a forward
+// pass small enough for the direct kernel; elsewhere, and by default, the direct kernels run.
+// Process-wide (ops::set_conv2d_algorithm).
+void set_conv2d_winograd(bool on);
+[[nodiscard]] bool conv2d_winograd();
+
+// The Winograd forward pass writing y in oneDNN's nChw16c layout (for a max pooling that reads it
+// as such: pool2d.h's *_blocked16 kernels) and x reordered to nChw16c into x_blocked16 (kept for
+// conv2d_backward_blocked16); C and O multiples of 16, so both have as many floats as in NHWC.
+// False, with nothing written, unless Winograd is chosen and runs for this shape (conv2d_forward
+// then computes y in NHWC).
+// Whether conv2d_forward would try Winograd for this shape (chosen, a shape it takes, not small
+// enough for the direct kernel); oneDNN may still lack a kernel for it.
+[[nodiscard]] bool conv2d_forward_may_use_winograd(const Conv2dDims& d);
+[[nodiscard]] bool conv2d_forward_winograd_blocked16(const float* x, const float* kernel, const float* bias,
+                                                     float* y, float* x_blocked16, const Conv2dDims& d);
+// conv2d_backward with x and dy in nChw16c (after conv2d_forward_winograd_blocked16 returned true).
+void conv2d_backward_blocked16(const float* x_blocked16, const float* dy_blocked16, const float* kernel, float* dx,
+                               float* dkernel, const Conv2dDims& d);
+
 // The oneDNN forward alone, whatever the shape (benchmarks compare it with the direct kernel).
 void conv2d_forward_dnnl(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d);
 

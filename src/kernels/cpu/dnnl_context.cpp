@@ -81,7 +81,11 @@ const DnnlPrimitive& dnnl_cached_primitive(DnnlKey key, const DnnlMaker& make) {
   const dnnl::primitive_desc_base pd = make(attr);
   dnnl::memory::desc weights = pd.query_md(dnnl::query::weights_md);
   if (weights.is_zero()) weights = pd.query_md(dnnl::query::diff_weights_md);
-  DnnlPrimitive made{dnnl::primitive(pd.get()), pd.scratchpad_desc(), weights, pd.impl_info_str()};
+  dnnl::memory::desc src = pd.query_md(dnnl::query::src_md);
+  if (src.is_zero()) src = pd.query_md(dnnl::query::diff_src_md);
+  dnnl::memory::desc dst = pd.query_md(dnnl::query::dst_md);
+  if (dst.is_zero()) dst = pd.query_md(dnnl::query::diff_dst_md);
+  DnnlPrimitive made{dnnl::primitive(pd.get()), pd.scratchpad_desc(), weights, src, dst, pd.impl_info_str()};
   auto inserted = c.entries.emplace(std::move(key), std::move(made)).first;
   c.order.push_back(&*inserted);
   g_created.fetch_add(1);
@@ -113,8 +117,8 @@ void dnnl_reorder(DnnlKey key, const dnnl::memory::desc& a, const float* from, c
 }
 
 float* dnnl_thread_buffer(int slot, std::size_t bytes) {
-  thread_local GrowingBuffer buffers[2];
-  return static_cast<float*>(buffers[slot & 1].get(bytes));
+  thread_local GrowingBuffer buffers[4];
+  return static_cast<float*>(buffers[slot & 3].get(bytes));
 }
 
 dnnl::memory::desc dnnl_plain_desc(const dnnl::memory::dims& dims, const dnnl::memory::dims& strides) {

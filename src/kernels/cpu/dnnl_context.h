@@ -28,6 +28,9 @@ enum DnnlKind : int64_t {
   kDnnlConvBackwardData = 3,
   kDnnlConvBackwardWeights = 4,
   kDnnlReorder = 5,
+  kDnnlConvWinogradForward = 6,
+  kDnnlConvWinogradBackwardData = 7,
+  kDnnlConvWinogradBackwardWeights = 8,
 };
 
 // A cached primitive with its scratchpad size. Every primitive is made with a user-managed
@@ -39,6 +42,9 @@ struct DnnlPrimitive {
   // The weights layout oneDNN chose (diff weights for a backward-weights primitive); zero when
   // the primitive has none. Convolutions let oneDNN pick it and reorder to Keras's layout.
   dnnl::memory::desc weights;
+  // Its source (or diff source) and destination (or diff destination) layouts: what a Winograd
+  // convolution, which reads and writes blocked activations only, needs its operands reordered to.
+  dnnl::memory::desc src, dst;
   std::string impl;  // oneDNN's implementation name, e.g. "brg:avx512_core"
 };
 
@@ -59,8 +65,9 @@ void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>&
 void dnnl_reorder(DnnlKey key, const dnnl::memory::desc& a, const float* from, const dnnl::memory::desc& b,
                   float* to);
 
-// A per-thread buffer of at least `bytes` (64-byte aligned) for `slot` 0 or 1, kept and grown
-// across calls: weights in oneDNN's layout while a convolution runs. Null if allocation fails.
+// A per-thread buffer of at least `bytes` (64-byte aligned) for `slot` 0 to 3, kept and grown
+// across calls: weights (slot 0) and blocked activations (slots 2 and 3) in oneDNN's layouts while
+// a convolution runs. Null if allocation fails.
 [[nodiscard]] float* dnnl_thread_buffer(int slot, std::size_t bytes);
 
 // A plain (strided) float32 memory descriptor.

@@ -202,6 +202,80 @@ void max_pool2d_backward_write_argmax(const uint8_t* argmax, const T* dy, T* dx,
   }
 }
 
+// nChw16c: plane (n, b) holds channels [16·b, 16·b + 16) of image n as H·W pixels of 16 floats.
+// Each thread takes whole output rows of one plane, so it reads the plane's rows in order. The
+// maximum and its position in one pass: an element replaces the running maximum when it is
+// larger, or the first NaN, so the position kept is that of the first maximal element (or first
+// NaN), as max_pool2d_forward_argmax finds it.
+void max_pool2d_forward_argmax_blocked16(const float* x, float* y, uint8_t* argmax, const Pool2dDims& d) {
+  const int64_t blocks = d.c / 16;
+#pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (parallel_worth_it(d))
+  for (int64_t n = 0; n < d.n; ++n) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int64_t p = 0; p < d.oh; ++p) {
+        const float* plane = x + (n * blocks + b) * d.h * d.w * 16;
+        const Range rows = window_rows(p, d.stride_h, d.pad_top, d.ph, d.h);
+        for (int64_t q = 0; q < d.ow; ++q) {
+          const Range cols = window_rows(q, d.stride_w, d.pad_left, d.pw, d.w);
+          // 32-bit positions so that the compiler keeps the 16 lanes in one vector register.
+          float best[16];
+          int32_t where[16];
+          const float* first = plane + (rows.begin * d.w + cols.begin) * 16;
+          for (int j = 0; j < 16; ++j) {
+            best[j] = first[j];
+            where[j] = 0;
+          }
+          for (int64_t h = rows.begin; h < rows.end; ++h) {
+            for (int64_t w = cols.begin; w < cols.end; ++w) {
+              const auto pos = static_cast<int32_t>((h - rows.begin) * d.pw + (w - cols.begin));
+              const float* in = plane + (h * d.w + w) * 16;
+#pragma omp simd
+              for (int j = 0; j < 16; ++j) {
+                const bool take = takes_over(in[j], best[j]);
+                best[j] = take ? in[j] : best[j];
+                where[j] = take ? pos : where[j];
+              }
+            }
+          }
+          const int64_t out_at = ((n * d.oh + p) * d.ow + q) * d.c + b * 16;
+          std::copy(best, best + 16, y + out_at);
+          for (int j = 0; j < 16; ++j) argmax[out_at + j] = static_cast<uint8_t>(where[j]);
+        }
+      }
+    }
+  }
+}
+
+// dx[window element at position k] = dy if k is the recorded argmax, else 0; dx in nChw16c.
+void max_pool2d_backward_write_argmax_blocked16(const uint8_t* argmax, const float* dy, float* dx,
+                                                const Pool2dDims& d) {
+  const int64_t blocks = d.c / 16;
+#pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (parallel_worth_it(d))
+  for (int64_t n = 0; n < d.n; ++n) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int64_t p = 0; p < d.oh; ++p) {
+        float* plane = dx + (n * blocks + b) * d.h * d.w * 16;
+        const Range rows = window_rows(p, d.stride_h, d.pad_top, d.ph, d.h);
+        for (int64_t q = 0; q < d.ow; ++q) {
+          const Range cols = window_rows(q, d.stride_w, d.pad_left, d.pw, d.w);
+          const int64_t out_at = ((n * d.oh + p) * d.ow + q) * d.c + b * 16;
+          const float* g = dy + out_at;
+          int32_t k[16];  // 32-bit, as in the forward pass
+          for (int j = 0; j < 16; ++j) k[j] = argmax[out_at + j];
+          for (int64_t h = rows.begin; h < rows.end; ++h) {
+            for (int64_t w = cols.begin; w < cols.end; ++w) {
+              const auto pos = static_cast<int32_t>((h - rows.begin) * d.pw + (w - cols.begin));
+              float* out = plane + (h * d.w + w) * 16;
+#pragma omp simd
+              for (int j = 0; j < 16; ++j) out[j] = k[j] == pos ? g[j] : 0.0f;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 template <class T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dDims& d) {
   for_each_window(d, [=, &d](int64_t n, Range rows, Range cols, int64_t out_at) {

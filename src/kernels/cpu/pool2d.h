@@ -50,6 +50,14 @@ void max_pool2d_forward_argmax(const T* x, T* y, uint8_t* argmax, const Pool2dDi
 template <class T>
 void max_pool2d_backward_write_argmax(const uint8_t* argmax, const T* dy, T* dx, const Pool2dDims& d);
 
+// The same two kernels with x (forward) or dx (backward) in oneDNN's nChw16c layout, as a
+// Winograd convolution writes and reads it: element (n, h, w, c) at
+// (((n·C/16 + c/16)·H + h)·W + w)·16 + c mod 16, C a multiple of 16. y, argmax and dy stay NHWC.
+// Their twins are the NHWC kernels on the input reordered (tests).
+void max_pool2d_forward_argmax_blocked16(const float* x, float* y, uint8_t* argmax, const Pool2dDims& d);
+void max_pool2d_backward_write_argmax_blocked16(const uint8_t* argmax, const float* dy, float* dx,
+                                                const Pool2dDims& d);
+
 // y = mean over the real elements of each window (Keras's count for `same` padding).
 template <class T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dDims& d);
