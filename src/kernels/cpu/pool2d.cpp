@@ -6,6 +6,10 @@
 
 #include <algorithm>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -206,74 +210,105 @@ void max_pool2d_backward_write_argmax(const uint8_t* argmax, const T* dy, T* dx,
 // Each thread takes whole output rows of one plane, so it reads the plane's rows in order. The
 // maximum and its position in one pass: an element replaces the running maximum when it is
 // larger, or the first NaN, so the position kept is that of the first maximal element (or first
-// NaN), as max_pool2d_forward_argmax finds it.
-void max_pool2d_forward_argmax_blocked16(const float* x, float* y, uint8_t* argmax, const Pool2dDims& d) {
+// NaN), as max_pool2d_forward_argmax finds it. One 16-channel vector per window element.
+namespace {
+
+#if defined(__AVX512F__)
+// best, where (positions) over one window of one plane; y and argmax get 16 channels each.
+void window_argmax16(const float* plane, const Pool2dDims& d, Range rows, Range cols, float* y, uint8_t* argmax) {
+  __m512 best = _mm512_loadu_ps(plane + (rows.begin * d.w + cols.begin) * 16);
+  __m512i where = _mm512_setzero_si512();
+  for (int64_t h = rows.begin; h < rows.end; ++h) {
+    for (int64_t w = cols.begin; w < cols.end; ++w) {
+      const __m512 v = _mm512_loadu_ps(plane + (h * d.w + w) * 16);
+      // takes_over: v > best, or v is NaN and best is not
+      const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
+                             (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
+      best = _mm512_mask_mov_ps(best, take, v);
+      where = _mm512_mask_mov_epi32(where, take,
+                                    _mm512_set1_epi32(static_cast<int>((h - rows.begin) * d.pw + (w - cols.begin))));
+    }
+  }
+  _mm512_storeu_ps(y, best);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax), _mm512_cvtepi32_epi8(where));
+}
+
+// The 16 channels of dx at every element of one window: dy where the recorded argmax is.
+void window_write16(const float* dy, const uint8_t* argmax, const Pool2dDims& d, Range rows, Range cols,
+                    float* plane) {
+  const __m512 g = _mm512_loadu_ps(dy);
+  const __m512i k = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax)));
+  for (int64_t h = rows.begin; h < rows.end; ++h) {
+    for (int64_t w = cols.begin; w < cols.end; ++w) {
+      const int pos = static_cast<int>((h - rows.begin) * d.pw + (w - cols.begin));
+      const __mmask16 at = _mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(pos));
+      _mm512_storeu_ps(plane + (h * d.w + w) * 16, _mm512_maskz_mov_ps(at, g));
+    }
+  }
+}
+#else
+void window_argmax16(const float* plane, const Pool2dDims& d, Range rows, Range cols, float* y, uint8_t* argmax) {
+  const float* first = plane + (rows.begin * d.w + cols.begin) * 16;
+  for (int j = 0; j < 16; ++j) {
+    float best = first[j];
+    int64_t where = 0;
+    for (int64_t h = rows.begin; h < rows.end; ++h) {
+      for (int64_t w = cols.begin; w < cols.end; ++w) {
+        const float v = plane[(h * d.w + w) * 16 + j];
+        if (takes_over(v, best)) best = v, where = (h - rows.begin) * d.pw + (w - cols.begin);
+      }
+    }
+    y[j] = best;
+    argmax[j] = static_cast<uint8_t>(where);
+  }
+}
+
+void window_write16(const float* dy, const uint8_t* argmax, const Pool2dDims& d, Range rows, Range cols,
+                    float* plane) {
+  for (int64_t h = rows.begin; h < rows.end; ++h) {
+    for (int64_t w = cols.begin; w < cols.end; ++w) {
+      const auto pos = static_cast<uint8_t>((h - rows.begin) * d.pw + (w - cols.begin));
+      float* out = plane + (h * d.w + w) * 16;
+      for (int j = 0; j < 16; ++j) out[j] = argmax[j] == pos ? dy[j] : 0.0f;
+    }
+  }
+}
+#endif
+
+// Calls visit(plane offset, output offset, rows, cols) for every window of every plane, in
+// parallel over (image, channel block, output row).
+template <class Visit>
+void for_each_window16(const Pool2dDims& d, Visit visit) {
   const int64_t blocks = d.c / 16;
 #pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (parallel_worth_it(d))
   for (int64_t n = 0; n < d.n; ++n) {
     for (int64_t b = 0; b < blocks; ++b) {
       for (int64_t p = 0; p < d.oh; ++p) {
-        const float* plane = x + (n * blocks + b) * d.h * d.w * 16;
+        const int64_t plane = (n * blocks + b) * d.h * d.w * 16;
         const Range rows = window_rows(p, d.stride_h, d.pad_top, d.ph, d.h);
         for (int64_t q = 0; q < d.ow; ++q) {
-          const Range cols = window_rows(q, d.stride_w, d.pad_left, d.pw, d.w);
-          // 32-bit positions so that the compiler keeps the 16 lanes in one vector register.
-          float best[16];
-          int32_t where[16];
-          const float* first = plane + (rows.begin * d.w + cols.begin) * 16;
-          for (int j = 0; j < 16; ++j) {
-            best[j] = first[j];
-            where[j] = 0;
-          }
-          for (int64_t h = rows.begin; h < rows.end; ++h) {
-            for (int64_t w = cols.begin; w < cols.end; ++w) {
-              const auto pos = static_cast<int32_t>((h - rows.begin) * d.pw + (w - cols.begin));
-              const float* in = plane + (h * d.w + w) * 16;
-#pragma omp simd
-              for (int j = 0; j < 16; ++j) {
-                const bool take = takes_over(in[j], best[j]);
-                best[j] = take ? in[j] : best[j];
-                where[j] = take ? pos : where[j];
-              }
-            }
-          }
-          const int64_t out_at = ((n * d.oh + p) * d.ow + q) * d.c + b * 16;
-          std::copy(best, best + 16, y + out_at);
-          for (int j = 0; j < 16; ++j) argmax[out_at + j] = static_cast<uint8_t>(where[j]);
+          visit(plane, ((n * d.oh + p) * d.ow + q) * d.c + b * 16, rows,
+                window_rows(q, d.stride_w, d.pad_left, d.pw, d.w));
         }
       }
     }
   }
 }
 
+}  // namespace
+
+void max_pool2d_forward_argmax_blocked16(const float* x, float* y, uint8_t* argmax, const Pool2dDims& d) {
+  for_each_window16(d, [=, &d](int64_t plane, int64_t out_at, Range rows, Range cols) {
+    window_argmax16(x + plane, d, rows, cols, y + out_at, argmax + out_at);
+  });
+}
+
 // dx[window element at position k] = dy if k is the recorded argmax, else 0; dx in nChw16c.
 void max_pool2d_backward_write_argmax_blocked16(const uint8_t* argmax, const float* dy, float* dx,
                                                 const Pool2dDims& d) {
-  const int64_t blocks = d.c / 16;
-#pragma omp parallel for collapse(3) num_threads(get_num_threads()) if (parallel_worth_it(d))
-  for (int64_t n = 0; n < d.n; ++n) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      for (int64_t p = 0; p < d.oh; ++p) {
-        float* plane = dx + (n * blocks + b) * d.h * d.w * 16;
-        const Range rows = window_rows(p, d.stride_h, d.pad_top, d.ph, d.h);
-        for (int64_t q = 0; q < d.ow; ++q) {
-          const Range cols = window_rows(q, d.stride_w, d.pad_left, d.pw, d.w);
-          const int64_t out_at = ((n * d.oh + p) * d.ow + q) * d.c + b * 16;
-          const float* g = dy + out_at;
-          int32_t k[16];  // 32-bit, as in the forward pass
-          for (int j = 0; j < 16; ++j) k[j] = argmax[out_at + j];
-          for (int64_t h = rows.begin; h < rows.end; ++h) {
-            for (int64_t w = cols.begin; w < cols.end; ++w) {
-              const auto pos = static_cast<int32_t>((h - rows.begin) * d.pw + (w - cols.begin));
-              float* out = plane + (h * d.w + w) * 16;
-#pragma omp simd
-              for (int j = 0; j < 16; ++j) out[j] = k[j] == pos ? g[j] : 0.0f;
-            }
-          }
-        }
-      }
-    }
-  }
+  for_each_window16(d, [=, &d](int64_t plane, int64_t out_at, Range rows, Range cols) {
+    window_write16(dy + out_at, argmax + out_at, d, rows, cols, dx + plane);
+  });
 }
 
 template <class T>
