@@ -164,7 +164,9 @@ enum ConvPass { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 // What ops::conv2d runs (impl 0; labelled "direct:avx512" where conv2d.cpp routes the forward
 // pass to our direct kernel), or for the forward pass oneDNN's primitive (impl 1) or the direct
 // kernel (impl 2) whatever the routing rule says, side by side.
-enum ConvImpl { kRouted = 0, kDnnlForward = 1, kDirectForward = 2 };
+// impl 3: the routed kernels with ops::set_conv2d_algorithm(kWinograd) (oneDNN's jit_wino_4x3 where
+// it applies, operands reordered to and from NHWC inside each call).
+enum ConvImpl { kRouted = 0, kDnnlForward = 1, kDirectForward = 2, kWinograd = 3 };
 
 void BM_Conv2d(benchmark::State& state) {
   const int64_t n = state.range(3);
@@ -184,19 +186,25 @@ void BM_Conv2d(benchmark::State& state) {
     else if (pass == kBackwardData) conv2d_backward_data(dy.data(), k.data(), dx.data(), d);
     else conv2d_backward_weights(x.data(), dy.data(), dk.data(), db.data(), d);
   };
+  set_conv2d_winograd(impl == kWinograd);
   dnnl_clear_last_impl();
   run();
   for (auto _ : state) {
     run();
     benchmark::ClobberMemory();
   }
+  set_conv2d_winograd(false);
+  // Direct-convolution FLOPs in every case, so that GFLOP/s compare the times (Winograd does fewer).
   set_flops(state, 2.0 * d.n * d.oh * d.ow * d.o * d.kh * d.kw * d.c);
   if (dnnl_last_impl().empty()) state.SetLabel("direct:avx512, " + std::to_string(get_num_threads()) + " thread(s)");
+  if (impl == kWinograd) {  // the last primitive run is the reorder back to NHWC
+    state.SetLabel("winograd with its reorders, " + std::to_string(get_num_threads()) + " thread(s)");
+  }
 }
 BENCHMARK(BM_Conv2d)
     ->ArgNames({"layer", "pass", "impl", "batch"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
     ->ArgsProduct({{1}, {kForward, kBackwardWeights}, {0}, {128}})
-    ->ArgsProduct({{2}, {kForward, kBackwardData, kBackwardWeights}, {0}, {128}})
+    ->ArgsProduct({{2}, {kForward, kBackwardData, kBackwardWeights}, {kRouted, kWinograd}, {128}})
     ->ArgsProduct({{1, 2}, {kForward}, {kDnnlForward, kDirectForward}, {1, 4, 8, 32, 128}})  // the direct kernel vs oneDNN: inference batches
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
