@@ -157,7 +157,8 @@ void backward_weights_dnnl(const float* x, const float* dy, float* dkernel, cons
 // multiplications per tile and channel pair, i.e. 4× fewer multiply-adds in the dominant batched
 // products. The transforms' constants (up to 8 in A^T, 5 in B^T) scale the rounding error, which
 // is therefore larger than the direct convolution's (tests bound it). They read and write
-// activations in blocked layouts only (nChw16c), so every operand is reordered to and from NHWC.
+// activations in blocked layouts only (nChw16c), so operands are reordered to and from NHWC unless
+// the caller hands them over in nChw16c (the *_blocked16 entry points).
 // Backward passes: dx = the transposed convolution and dkernel = Σ x ⊗ dy, as for the direct ones.
 
 std::atomic<bool> g_winograd{false};
@@ -191,9 +192,9 @@ dnnl::convolution_forward::desc winograd_forward_desc(const ConvDescs& m, prop_k
 
 dnnl::primitive_desc_base make_winograd(DnnlKind kind, const ConvDescs& m, bool bias,
                                         const dnnl::primitive_attr& attr) {
-  // Inference-time forward: its training variant keeps the transformed source for a backward
-  // pass that normnet does not ask of it, and ran 2.5× slower (17–20 vs 7 ms on conv2 of the
-  // Fashion-MNIST CNN); the convolution has no workspace, so backward does not need it.
+  // The inference-time forward also in training: the training variant ran 2.5× slower (17–20 vs
+  // 7 ms on conv2 of the Fashion-MNIST CNN, batch 128), and a convolution's backward passes need
+  // nothing from its forward primitive (no workspace).
   if (kind == kDnnlConvWinogradForward) {
     return dnnl::convolution_forward::primitive_desc(winograd_forward_desc(m, prop_kind::forward_inference, bias),
                                                      attr, dnnl_engine());
