@@ -163,7 +163,7 @@ bool winograd_forward_blocked(const Tensor& x, const Tensor& kernel, const Tenso
   if constexpr (std::is_same_v<T, float>) {
     return kernels::cpu::conv2d_forward_winograd_blocked16(x.data<float>(), kernel.data<float>(),
                                                            data_or_null<float>(bias), z.data<float>(),
-                                                           x_blocked.data<float>(), d);
+                                                           x_blocked.defined() ? x_blocked.data<float>() : nullptr, d);
   }
   return false;
 }
@@ -173,10 +173,11 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
                             const Conv2dDims& d, const kernels::cpu::Pool2dDims& pd) {
   Tensor z = Tensor::empty({d.n, d.oh, d.ow, d.o}, x.dtype());
   const bool recording = should_record({x, kernel, bias});
-  // x in nChw16c, kept for the Winograd backward weights (scratch when not recording).
+  // x in nChw16c, kept for the Winograd backward weights; without recording, the kernel's own
+  // scratch buffer takes it (inference leaves no activation-sized block in the allocator's cache).
   const bool may_block = std::is_same_v<T, float> && kernels::cpu::conv2d_forward_may_use_winograd(d);
-  Tensor x_blocked = may_block ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
-  const bool blocked = x_blocked.defined() && winograd_forward_blocked<T>(x, kernel, bias, z, x_blocked, d);
+  Tensor x_blocked = may_block && recording ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+  const bool blocked = may_block && winograd_forward_blocked<T>(x, kernel, bias, z, x_blocked, d);
   if (!blocked) {
     x_blocked = Tensor();
     forward<T>(x, kernel, bias, z, /*relu=*/false, d);

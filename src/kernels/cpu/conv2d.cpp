@@ -261,7 +261,9 @@ bool winograd_forward(const float* x, const float* kernel, const float* bias, fl
   const DnnlPrimitive* p = winograd_primitive(kind, m, d, with_bias);
   if (!p || (y_blocked16 && p->dst != blocked16_desc(d.n, d.o, d.oh, d.ow))) return false;
   if (x_blocked16 && p->src != blocked16_desc(d.n, d.c, d.h, d.w)) return false;
-  float* x_blocked = x_blocked16 ? x_blocked16 : blocked_buffer(2, p->src);
+  // Without a caller's buffer x goes to a scratch slot: 3 when y is the caller's too (slot 3 also
+  // holds dx in a Winograd backward pass, so inference after training reuses its memory), else 2.
+  float* x_blocked = x_blocked16 ? x_blocked16 : blocked_buffer(y_blocked16 ? 3 : 2, p->src);
   float* y_blocked = y_blocked16 ? y : blocked_buffer(3, p->dst);
   dnnl_reorder(operand_key(kind, d, with_bias, kOperandX), m.x, x, p->src, x_blocked);
   std::unordered_map<int, dnnl::memory> args{

@@ -60,7 +60,8 @@ void set_conv2d_winograd(bool on);
 
 // The Winograd forward pass writing y in oneDNN's nChw16c layout (for a max pooling that reads it
 // as such: pool2d.h's *_blocked16 kernels) and x reordered to nChw16c into x_blocked16 (kept for
-// conv2d_backward_blocked16); C and O multiples of 16, so both have as many floats as in NHWC.
+// conv2d_backward_blocked16; null: a scratch buffer); C and O multiples of 16, so both have as many
+// floats as in NHWC.
 // False, with nothing written, unless Winograd is chosen and runs for this shape (conv2d_forward
 // then computes y in NHWC).
 // Whether conv2d_forward would try Winograd for this shape (chosen, a shape it takes, not small
