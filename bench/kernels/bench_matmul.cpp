@@ -212,7 +212,8 @@ BENCHMARK(BM_Conv2d)
 // ---- max pooling 2×2 after the second convolution: [128,24,24,64] → [128,12,12,64] ----
 // pass 0: forward; 1: the adding backward (reference twin) from x; 2: forward recording the
 // argmax (what a training step runs); 3: the write-once backward finding the argmax from x;
-// 4: the write-once backward from the recorded argmax (what a training step runs).
+// 4: the write-once backward from the recorded argmax (what a training step runs); 5 and 6: passes
+// 2 and 4 with x and dx in nChw16c (what a step with Winograd convolutions runs).
 void BM_MaxPool2d(benchmark::State& state) {
   const int64_t pass = state.range(0);
   const Pool2dDims d{128, 24, 24, 64, 2, 2, 12, 12, 2, 2, 0, 0};
@@ -226,7 +227,9 @@ void BM_MaxPool2d(benchmark::State& state) {
       case 1: max_pool2d_backward(x.data(), dy.data(), dx.data(), d); break;
       case 2: max_pool2d_forward_argmax(x.data(), y.data(), argmax.data(), d); break;
       case 3: max_pool2d_backward_write(x.data(), dy.data(), dx.data(), d); break;
-      default: max_pool2d_backward_write_argmax(argmax.data(), dy.data(), dx.data(), d); break;
+      case 4: max_pool2d_backward_write_argmax(argmax.data(), dy.data(), dx.data(), d); break;
+      case 5: max_pool2d_forward_argmax_blocked16(x.data(), y.data(), argmax.data(), d); break;
+      default: max_pool2d_backward_write_argmax_blocked16(argmax.data(), dy.data(), dx.data(), d); break;
     }
     benchmark::ClobberMemory();
   }
@@ -234,11 +237,12 @@ void BM_MaxPool2d(benchmark::State& state) {
   // argmax); the adding backward reads x, dy and dx and writes dx; the write-once ones read x (or
   // the argmax) and dy and write dx.
   const double nx = static_cast<double>(x.size()), ny = static_cast<double>(dy.size());
-  const double bytes[] = {4 * (nx + ny), 4 * (3 * nx + ny), 4 * (nx + ny) + ny, 4 * (2 * nx + ny), 4 * (nx + ny) + ny};
+  const double bytes[] = {4 * (nx + ny),      4 * (3 * nx + ny),  4 * (nx + ny) + ny, 4 * (2 * nx + ny),
+                          4 * (nx + ny) + ny, 4 * (nx + ny) + ny, 4 * (nx + ny) + ny};
   state.counters["GB/s"] = benchmark::Counter(bytes[pass] * state.iterations() / 1e9, benchmark::Counter::kIsRate);
   state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
 }
-BENCHMARK(BM_MaxPool2d)->ArgName("pass")->DenseRange(0, 4)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MaxPool2d)->ArgName("pass")->DenseRange(0, 6)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // ---- ReLU on the second convolution's output, [128·24·24, 64] ----
 // pass 0: relu in place (forward); 1: dz = dy·[y > 0] and the bias sums into a fresh dz; 2: the

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernel_test_util.h"
@@ -160,6 +161,38 @@ TEST(Conv2dWinograd, ShapesWithoutAWinogradKernelKeepTheDirectBits) {
                              std::to_string(d.kh) + ", stride " + std::to_string(d.stride_h);
     for (int i = 0; i < 3; ++i) EXPECT_TRUE(same_bits(direct[i], chosen[i])) << what << ", output " << i;
   }
+}
+
+// Calls from several threads at once (each with its own scratch buffers, sharing the primitive
+// cache) give the bits of a call made alone.
+TEST(Conv2dWinograd, ConcurrentCallsGiveTheBitsOfOneCall) {
+  const Conv2dDims d = dims3x3(8, 26, 32, 64, false);
+  const auto x = random_values<float>(d.n * d.h * d.w * d.c, 61, 1.0);
+  const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 62, 1.0);
+  const auto dy = random_values<float>(d.n * d.oh * d.ow * d.o, 63, 1.0);
+  const WinogradOn winograd;
+  auto run = [&] {
+    std::vector<float> y(dy.size(), NAN), dx(x.size(), NAN), dk(k.size(), NAN);
+    conv2d_forward(x.data(), k.data(), nullptr, y.data(), d);
+    conv2d_backward(x.data(), dy.data(), k.data(), dx.data(), dk.data(), d);
+    return std::vector<std::vector<float>>{y, dx, dk};
+  };
+  const auto alone = run();
+  constexpr int kThreads = 3;
+  std::vector<int> mismatches(kThreads, -1);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      int bad = 0;
+      for (int rep = 0; rep < 4; ++rep) {
+        const auto got = run();
+        for (int j = 0; j < 3; ++j) bad += same_bits(got[j], alone[j]) ? 0 : 1;
+      }
+      mismatches[i] = bad;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int i = 0; i < kThreads; ++i) EXPECT_EQ(mismatches[i], 0) << "thread " << i;
 }
 
 }  // namespace
