@@ -21,7 +21,7 @@ void check_positive_pair(const Layer& layer, const char* what, std::array<int, 2
 
 std::array<int, 2> pair_from(const Config& c, const char* key, std::array<int, 2> fallback) {
   if (!c.contains(key) || c[key].is_null()) return fallback;
-  return c[key].get<std::array<int, 2>>();
+  return detail::int_pair_from(c[key], str("config '", key, "'"));
 }
 
 // With "valid" padding a window larger than the image has no output position.
@@ -89,7 +89,8 @@ Config Conv2DLayer::get_config() const {
 }
 
 std::shared_ptr<Layer> Conv2DLayer::from_config(const Config& config) {
-  Conv2D conv(config.at("filters").get<int64_t>(), config.at("kernel_size").get<std::array<int, 2>>());
+  Conv2D conv(detail::int_from(config.at("filters"), "Conv2D config 'filters'", INT64_MIN, INT64_MAX),
+              detail::int_pair_from(config.at("kernel_size"), "Conv2D config 'kernel_size'"));
   conv.strides(pair_from(config, "strides", {1, 1}))
       .padding(config.value("padding", std::string("valid")))
       .activation(config.value("activation", std::string("linear")))

@@ -51,7 +51,7 @@ Config DenseLayer::get_config() const {
 }
 
 std::shared_ptr<Layer> DenseLayer::from_config(const Config& config) {
-  Dense d(config.at("units").get<int64_t>());
+  Dense d(detail::int_from(config.at("units"), "Dense config 'units'", INT64_MIN, INT64_MAX));
   d.activation(config.value("activation", std::string("linear")))
       .use_bias(config.value("use_bias", true))
       .kernel_initializer(detail::initializer_from(config, "kernel_initializer", initializers::GlorotUniform()))

@@ -56,7 +56,8 @@ Config EmbeddingLayer::get_config() const {
 }
 
 std::shared_ptr<Layer> EmbeddingLayer::from_config(const Config& config) {
-  Embedding e(config.at("input_dim").get<int64_t>(), config.at("output_dim").get<int64_t>());
+  Embedding e(detail::int_from(config.at("input_dim"), "Embedding config 'input_dim'", INT64_MIN, INT64_MAX),
+              detail::int_from(config.at("output_dim"), "Embedding config 'output_dim'", INT64_MIN, INT64_MAX));
   e.mask_zero(config.value("mask_zero", false))
       .embeddings_initializer(detail::initializer_from(config, "embeddings_initializer",
                                                        initializers::RandomUniform(-0.05, 0.05)))

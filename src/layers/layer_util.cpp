@@ -37,6 +37,39 @@ DType dtype_from(const Config& config) {
   return dtype_from_name(config["dtype"].get<std::string>());
 }
 
+int64_t int_from(const Config& value, const std::string& where, int64_t lo, int64_t hi) {
+  bool ok = value.is_number_integer();
+  int64_t v = 0;
+  if (ok && value.is_number_unsigned()) {
+    const uint64_t u = value.get<uint64_t>();
+    ok = u <= static_cast<uint64_t>(INT64_MAX);
+    v = ok ? static_cast<int64_t>(u) : 0;
+  } else if (ok) {
+    v = value.get<int64_t>();
+  }
+  if (!ok) throw ValueError(str(where, " must be an integer, got ", value.dump()));
+  if (v < lo || v > hi) throw ValueError(str(where, " must be within [", lo, ", ", hi, "], got ", v));
+  return v;
+}
+
+int int32_from(const Config& value, const std::string& where) {
+  return static_cast<int>(int_from(value, where, INT32_MIN, INT32_MAX));
+}
+
+std::array<int, 2> int_pair_from(const Config& value, const std::string& where) {
+  if (!value.is_array() || value.size() != 2) {
+    throw ValueError(str(where, " must be a pair of integers [a, b], got ", value.dump()));
+  }
+  return {int32_from(value[0], where), int32_from(value[1], where)};
+}
+
+std::vector<int> ints_from(const Config& value, const std::string& where) {
+  if (!value.is_array()) return {int32_from(value, where)};
+  std::vector<int> out;
+  for (const Config& v : value) out.push_back(int32_from(v, where));
+  return out;
+}
+
 const char* padding_name(ops::Padding padding) { return padding == ops::Padding::kSame ? "same" : "valid"; }
 
 ops::Padding padding_from_name(const std::string& name, const std::string& who) {

@@ -2,6 +2,8 @@
 // padding), the common base options, and masks (float32 0/1 tensors, 1 = keep).
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,15 @@ using normnet::detail::str;
 [[nodiscard]] const char* padding_name(ops::Padding padding);
 // Throws ValueError naming `who` unless name is "valid" or "same".
 [[nodiscard]] ops::Padding padding_from_name(const std::string& name, const std::string& who);
+
+// An integer config field, `where` naming it in messages ("Conv2D config 'filters'"): a JSON
+// integer within [lo, hi], else a ValueError. A float (3.5, or 2e109, which a plain get<int64_t>()
+// would convert with undefined behaviour), a string or an out-of-range integer is refused.
+[[nodiscard]] int64_t int_from(const Config& value, const std::string& where, int64_t lo, int64_t hi);
+// An int field (within int's range); a pair [a, b] of them; an int or a list of ints.
+[[nodiscard]] int int32_from(const Config& value, const std::string& where);
+[[nodiscard]] std::array<int, 2> int_pair_from(const Config& value, const std::string& where);
+[[nodiscard]] std::vector<int> ints_from(const Config& value, const std::string& where);
 
 // Layer::get_config() plus what every built-in layer shares ("activity_regularizer" when set,
 // "dtype" when the layer has one).

@@ -85,7 +85,7 @@ template <class Builder>
 std::shared_ptr<Layer> rebuild(Builder b, const Config& config) {
   if (config.contains("axis")) {
     const Config& axis = config["axis"];
-    b.axis(axis.is_array() ? axis.get<std::vector<int>>() : std::vector<int>{axis.get<int>()});
+    b.axis(detail::ints_from(axis, "config 'axis'"));
   }
   if (config.value("all_axes", false)) b.all_axes();
   if (config.value("whole_tensor", false)) b.whole_tensor();
