@@ -88,7 +88,8 @@ Config ConcatenateLayer::get_config() const {
 }
 
 std::shared_ptr<Layer> ConcatenateLayer::from_config(const Config& config) {
-  auto layer = std::make_shared<ConcatenateLayer>(config.value("axis", -1));
+  const bool has_axis = config.contains("axis") && !config["axis"].is_null();
+  auto layer = std::make_shared<ConcatenateLayer>(has_axis ? detail::int32_from(config["axis"], "Concatenate config 'axis'") : -1);
   detail::apply_base_config(*layer, config);
   return layer;
 }

@@ -1,7 +1,9 @@
 // Learning-rate schedules as Keras's (keras/optimizers/schedules/learning_rate_schedule.py): a
 // constant, ExponentialDecay, CosineDecay, PiecewiseConstantDecay; their configs and from_config.
 #include <cmath>
+#include <cstdint>
 #include <numbers>
+#include <type_traits>
 
 #include "normnet/optimizers.h"
 
@@ -24,6 +26,18 @@ template <class T>
 T param(const Config& params, const char* key, const std::string& who) {
   if (!params.is_object() || !params.contains(key) || params[key].is_null()) {
     throw ValueError(str("schedules::from_config: ", who, " needs \"", key, "\", got ", params.dump()));
+  }
+  // get<int64_t>() would cast a float (2e109) with undefined behaviour, or truncate 3.5.
+  const auto check_integer = [&](const Config& v) {
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX})) {
+      throw ValueError(str("schedules::from_config: ", who, ".", key, " must hold integers, got ", params[key].dump()));
+    }
+  };
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) check_integer(params[key]);
+  if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    if (params[key].is_array()) {
+      for (const Config& v : params[key]) check_integer(v);
+    }
   }
   try {
     return params[key].get<T>();

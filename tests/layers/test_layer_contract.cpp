@@ -227,6 +227,9 @@ TEST(LayerContract, IntegerFieldsRefuseFloatsAndOutOfRangeValues) {
             std::string::npos);
   EXPECT_NE(message(R"({"class_name": "L2Normalization", "config": {"axis": [1, 9e99]}})").find("config 'axis'"),
             std::string::npos);
+  EXPECT_NE(message(R"({"class_name": "Concatenate", "config": {"axis": -1e300}})")
+                .find("Concatenate config 'axis' must be an integer"),
+            std::string::npos);
   // Integers still work.
   EXPECT_NO_THROW((void)layers::from_config(
       Config::parse(R"({"class_name": "Conv2D", "config": {"filters": 4, "kernel_size": [3, 3], "strides": [1, 1]}})")));

@@ -354,6 +354,20 @@ TEST(Schedules, ConfigRoundTrip) {
     for (int64_t step : {0, 3, 4, 8, 9, 20}) EXPECT_EQ(back(step), s(step));
   }
   EXPECT_THROW((void)schedules::from_config(Config{{"class_name", "Warp"}}), ValueError);
+  // Integer fields take JSON integers only (a float went through a C++ cast: undefined behaviour
+  // out of range, truncation within it).
+  expect_throw_with<ValueError>(
+      [] {
+        (void)schedules::from_config(Config::parse(
+            R"({"class_name": "CosineDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 2e109}})"));
+      },
+      {"CosineDecay.decay_steps must hold integers, got 2e+109"});
+  expect_throw_with<ValueError>(
+      [] {
+        (void)schedules::from_config(Config::parse(
+            R"({"class_name": "PiecewiseConstantDecay", "config": {"boundaries": [3, 7.5], "values": [1, 2, 3]}})"));
+      },
+      {"PiecewiseConstantDecay.boundaries must hold integers"});
 }
 
 // ---- hyper-parameter errors, get, configs ---------------------------------------------------------
