@@ -159,8 +159,9 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state, const std
     throw ValueError(str(who, ": expected a one-element \"iterations\" entry"));
   }
   const double it_value = iterations->second.item();
-  if (!(it_value >= 0.0) || it_value != std::floor(it_value)) {
-    throw ValueError(str(who, ": \"iterations\" must be an integer >= 0, got ", it_value));
+  // Below 2^63, so that the cast to int64_t below is defined (a file could hold 1e300).
+  if (!(it_value >= 0.0) || it_value != std::floor(it_value) || !(it_value < 0x1p63)) {
+    throw ValueError(str(who, ": \"iterations\" must be an integer in [0, 2^63), got ", it_value));
   }
   // Validate everything before changing anything.
   std::vector<std::pair<std::pair<const void*, std::string>, Tensor>> loaded;

@@ -306,6 +306,11 @@ TEST(OptimizerState, LoadStateRejectsBadEntries) {
   auto wrong = state;
   wrong["dense/kernel/momentum"] = Tensor::zeros({3}, DType::kFloat64);
   expect_throw_with<ShapeError>([&] { other.load_state(wrong, weights); }, {"dense/kernel/momentum", "[3]", "[2]"});
+  for (double bad : {-1.0, 2.5, 1e300}) {  // 1e300 would overflow the cast to int64_t (undefined behaviour)
+    auto steps = state;
+    steps["iterations"] = Tensor::full({1}, bad, DType::kFloat64);
+    expect_throw_with<ValueError>([&] { other.load_state(steps, weights); }, {"\"iterations\" must be an integer"});
+  }
   EXPECT_EQ(other.iterations(), 0);  // nothing was changed by the failed loads
 }
 
