@@ -183,10 +183,8 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
     forward<T>(x, kernel, bias, z, /*relu=*/false, d);
   }
   Tensor out = make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/false);
-  const int64_t pooled = out.numel();
   if (!recording && !blocked) {
-    kernels::cpu::max_pool2d_forward(z.data<T>(), out.data<T>(), pd);
-    kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), pooled);
+    kernels::cpu::max_pool2d_relu_forward(z.data<T>(), out.data<T>(), pd);
     return out;
   }
   Tensor argmax = Tensor::empty(out.shape(), DType::kUInt8);
@@ -196,7 +194,7 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
     }
   }
   if (!blocked) kernels::cpu::max_pool2d_forward_argmax(z.data<T>(), out.data<T>(), argmax.data<uint8_t>(), pd);
-  kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), pooled);
+  kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), out.numel());
   if (!recording) return out;
   record(out, op, {x, kernel, bias},
          [x = blocked ? x_blocked : x.detach(), kernel = kernel.detach(), y = out.detach(), argmax, d, pd,

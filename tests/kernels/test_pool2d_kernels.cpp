@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/pool2d.h"
+#include "kernels/cpu/unary.h"
 
 namespace normnet::kernels::cpu {
 namespace {
@@ -100,6 +101,33 @@ TEST(MaxPoolKernels, RecordedArgmaxGivesTheSameForwardAndBackward) {
     EXPECT_EQ(written, added) << what;
   }
   EXPECT_FALSE(max_pool2d_argmax_fits(dims(1, 17, 16, 1, 17, 16, false)));  // 272 positions
+}
+
+// Pool and ReLU in one pass == the pool, then relu_forward over its output, bit for bit: NaN
+// (first NaN of a window wins), ±0 (relu(-0) = +0 either way), negative windows, partial
+// windows of same padding, overlapping and gapped windows.
+TEST(MaxPoolKernels, PoolWithReluEqualsPoolThenRelu) {
+  for (const Pool2dDims& d : {dims(3, 24, 24, 64, 2, 2, false), dims(2, 7, 9, 70, 2, 2, true),
+                              dims(2, 8, 8, 5, 3, 3, false, 2, 2), dims(1, 8, 8, 3, 2, 2, false, 3, 3)}) {
+    const auto nx = static_cast<std::size_t>(d.n * d.h * d.w * d.c);
+    const auto ny = static_cast<std::size_t>(d.n * d.oh * d.ow * d.c);
+    auto x = tie_heavy_values(nx, 9);
+    for (float& v : x) v -= 1.0f;  // levels -2.5, -1.5, -0.5, 0.5: many windows without a positive
+    for (std::size_t i = 11; i < nx; i += 41) x[i] = -0.0f;
+    for (std::size_t i = 13; i < nx; i += 43) x[i] = 0.0f;
+    std::vector<float> pooled(ny), fused(ny, 7.0f);
+    max_pool2d_forward(x.data(), pooled.data(), d);
+    relu_forward(pooled.data(), pooled.data(), static_cast<int64_t>(ny));
+    max_pool2d_relu_forward(x.data(), fused.data(), d);
+    std::vector<uint32_t> a(ny), b(ny);
+    std::memcpy(a.data(), pooled.data(), ny * sizeof(float));
+    std::memcpy(b.data(), fused.data(), ny * sizeof(float));
+    EXPECT_EQ(b, a) << d.h << "x" << d.w << "x" << d.c << " pool " << d.ph << "x" << d.pw;
+    std::size_t zeros = 0, nans = 0;
+    for (float v : fused) zeros += v == 0.0f, nans += std::isnan(v);
+    EXPECT_GT(zeros, 0u);  // the ReLU did clamp something
+    EXPECT_GT(nans, 0u);
+  }
 }
 
 // [n, h, w, c] (c a multiple of 16) in oneDNN's nChw16c layout, and back.

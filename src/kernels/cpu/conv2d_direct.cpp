@@ -40,7 +40,7 @@ bool conv2d_direct_forward_supported(const Conv2dDims& d) { return kBuilt && str
 namespace {
 
 constexpr int64_t kLanes = 16;
-constexpr double kParallelMinFlops = 1 << 20;  // below this one thread: the fork/join costs more
+constexpr double kParallelMinFlops = 1 << 18;  // below this one thread: the fork/join costs more
 constexpr int64_t kL1WeightBytes = 32 << 10;  // of the 48 KB L1d
 
 // Most pixels per tile for V vectors of channels: R·V accumulators ≤ 24; for V = 1 at most 14
@@ -177,12 +177,13 @@ void conv2d_direct_forward(const float* x, const float* kernel, const float* bia
       const bool big = d.kh * d.kw * d.c * vectors * kLanes * 4 > kL1WeightBytes;
       const int64_t groups = big ? d.kh : 1, per_group = d.kh * d.kw / groups;
       for (int64_t g = 0; g < groups; ++g) {
-        const PixelTile t0{nullptr, d.c, segments + g * per_group, per_group, d.c, d.o, nullptr, d.o};
         const TileStart from = g > 0 ? kFromOut : bias ? kFromBias : kFromZero;
         for_each_tile(d.ow, max_rows(vectors), [&](int64_t q0, int size) {
-          PixelTile t = t0;
-          t.a = x_row + q0 * d.c;
-          t.out = y_row + q0 * d.o + o0;
+          // Built in place: copying a prepared tile compiled to one 64-byte load of fields just
+          // stored one by one (a store-forwarding stall per tile; perf put most of this loop's
+          // samples on that load).
+          const PixelTile t{x_row + q0 * d.c, d.c, segments + g * per_group, per_group, d.c, d.o,
+                            y_row + q0 * d.o + o0, d.o};
           run_pixel_tile(vectors, size, t, from, bias ? bias + o0 : nullptr, relu && g == groups - 1);
         });
       }

@@ -71,6 +71,15 @@ void max_pool2d_forward(const T* x, T* y, const Pool2dDims& d) {
   });
 }
 
+template <class T>
+void max_pool2d_relu_forward(const T* x, T* y, const Pool2dDims& d) {
+  for_each_window(d, [=, &d](int64_t n, Range rows, Range cols, int64_t out_at) {
+    T* out = y + out_at;
+    window_max(x, d, n, rows, cols, out);
+    for (int64_t c = 0; c < d.c; ++c) out[c] = out[c] > T(0) || out[c] != out[c] ? out[c] : T(0);  // in L1 still
+  });
+}
+
 // where[j] = offset of the argmax pixel's channel c0 in the window (rows × cols) of image n, for
 // the channels [c0, c0 + width): the first maximal element in row-major window order, or the
 // first NaN (see the header for ties).
@@ -230,14 +239,16 @@ void window_argmax16(const float* plane, const Pool2dDims& d, Range rows, Range 
     }
   }
   _mm512_storeu_ps(y, best);
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax), _mm512_cvtepi32_epi8(where));
+  // The masked forms of the two conversions here and below: GCC 12's plain ones start from an
+  // undefined register and warn (-Wmaybe-uninitialized) once inlined.
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax), _mm512_maskz_cvtepi32_epi8(0xFFFF, where));
 }
 
 // The 16 channels of dx at every element of one window: dy where the recorded argmax is.
 void window_write16(const float* dy, const uint8_t* argmax, const Pool2dDims& d, Range rows, Range cols,
                     float* plane) {
   const __m512 g = _mm512_loadu_ps(dy);
-  const __m512i k = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax)));
+  const __m512i k = _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax)));
   for (int64_t h = rows.begin; h < rows.end; ++h) {
     for (int64_t w = cols.begin; w < cols.end; ++w) {
       const int pos = static_cast<int>((h - rows.begin) * d.pw + (w - cols.begin));
@@ -357,6 +368,8 @@ void avg_pool2d_backward(const T* dy, T* dx, const Pool2dDims& d) {
 
 template void max_pool2d_forward<float>(const float*, float*, const Pool2dDims&);
 template void max_pool2d_forward<double>(const double*, double*, const Pool2dDims&);
+template void max_pool2d_relu_forward<float>(const float*, float*, const Pool2dDims&);
+template void max_pool2d_relu_forward<double>(const double*, double*, const Pool2dDims&);
 template void max_pool2d_backward<float>(const float*, const float*, float*, const Pool2dDims&);
 template void max_pool2d_backward<double>(const double*, const double*, double*, const Pool2dDims&);
 template void max_pool2d_backward_write<float>(const float*, const float*, float*, const Pool2dDims&);

@@ -22,6 +22,12 @@ struct Pool2dDims {
 // y = max over each window. NaN propagates (the first NaN of a window wins).
 template <class T>
 void max_pool2d_forward(const T* x, T* y, const Pool2dDims& d);
+// y = relu(max over each window) = max over the window of relu(x), relu(v) = v > 0 or NaN ? v : 0
+// as ops::relu (max and ReLU commute, NaN included): Conv2D(relu) → MaxPooling2D's inference path,
+// one pass instead of the pool and a ReLU over its output. Its twin: max_pool2d_forward, then
+// relu_forward (tests).
+template <class T>
+void max_pool2d_relu_forward(const T* x, T* y, const Pool2dDims& d);
 // dx += dy routed to each window's argmax: the first maximal element in row-major window order
 // on ties (the first NaN if any), the element whose value forward returned.
 template <class T>
