@@ -1,5 +1,6 @@
 // Model configs both ways: Sequential's Keras-style get_config, and rebuilding Functional and
 // Sequential models (nested ones included) from a config or from JSON text.
+#include <cstdint>
 #include <map>
 
 #include "io/json_text.h"
@@ -67,11 +68,15 @@ Tensor input_from(const Config& config, const std::string& model) {
     bad(model, str("InputLayer '", name, "': batch_input_shape must be [null, ...], got ", text_of(shape)));
   Shape dims;
   for (std::size_t i = 1; i < shape.size(); ++i) {
-    if (!shape[i].is_number_integer()) {
-      bad(model, str("InputLayer '", name, "': extents after the batch axis must be integers, got ",
+    // An unsigned value above 2^63 - 1 would wrap to a negative int64_t: refused with the rest.
+    const Config& extent = shape[i];
+    const bool fits = extent.is_number_integer() &&
+                      !(extent.is_number_unsigned() && extent.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX));
+    if (!fits || extent.get<int64_t>() < 1) {
+      bad(model, str("InputLayer '", name, "': extents after the batch axis must be integers >= 1, got ",
                      text_of(shape)));
     }
-    dims.push_back(shape[i].get<int64_t>());
+    dims.push_back(extent.get<int64_t>());
   }
   const std::string dtype = config.value("dtype", std::string("float32"));
   DType dt;

@@ -540,7 +540,17 @@ TEST(Saving, ModelFromJsonRejectsHostileConfigs) {
         (void)model_from_json(R"({"class_name": "Sequential", "config": {"layers": [
           {"class_name": "InputLayer", "config": {"batch_input_shape": [null, "x"]}}]}})");
       },
-      {"must be integers"});
+      {"must be integers >= 1"});
+  // 2^64 - 1 (parsed as unsigned; it used to wrap to -1), 0, a negative extent, a float.
+  for (const char* extent : {"18446744073709551615", "0", "-3", "2.5"}) {
+    expect_throw_with<ValueError>(
+        [&] {
+          (void)model_from_json(R"({"class_name": "Sequential", "config": {"layers": [
+            {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [null, 4, )" +
+                                std::string(extent) + "]}}]}}");
+        },
+        {"InputLayer 'in'", "must be integers >= 1", extent});
+  }
   // A model nested 70 deep is refused before the parser recurses.
   std::string nested = R"({"class_name": "Sequential", "config": {"layers": []}})";
   for (int i = 0; i < 70; ++i)
