@@ -4,6 +4,9 @@
 // RSS (wait4's ru_maxrss) and prints medians over --reps and the ratios normnet/libtorch.
 //   bench_fashion_cnn --steps 40 --reps 3 [--epochs 0] [--threads 2] [--omp-wait-policy passive]
 //                     [--data uint8|float32] [--conv2d-algorithm direct|winograd|both]
+//                     [--modes train,infer,phases]
+// --modes (default all three) picks the modes to run, e.g. `--modes infer --reps 15` for the
+// inference rows alone.
 // --data (default uint8) is passed to fashion_cnn_normnet only: uint8 holds the images as bytes
 // and rescales them in the model (Input(uint8) → Rescaling(1/255)); float32 holds byte/255 as the
 // peer does (it views normnet's float32 tensors with torch::from_blob, as torchvision's MNIST
@@ -18,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -94,8 +98,10 @@ struct Side {
   }
 };
 
-// One column per side, then normnet/libtorch for each normnet side when the peer ran (it is last).
+// One column per side, then normnet/libtorch for each normnet side when the peer ran (it is last);
+// nothing for a key no side measured (its mode was not run).
 void row(const char* label, const std::string& key, const std::vector<Side>& sides) {
+  if (std::none_of(sides.begin(), sides.end(), [&](const Side& s) { return s.samples.count(key) > 0; })) return;
   std::printf("| %s |", label);
   for (const Side& side : sides) std::printf(" %.4g |", side.med(key));
   const bool peer = sides.back().name == "libtorch";
@@ -116,8 +122,10 @@ void header(const char* first, const std::vector<Side>& sides) {
   std::printf("\n%s\n%s\n", names.c_str(), rule.c_str());
 }
 
-void print_tables(const std::vector<Side>& sides, int steps, int reps, int epochs) {
-  header("metric (medians)", sides);
+void print_tables(const std::vector<Side>& sides, const std::vector<std::string>& modes, int steps, int reps,
+                  int epochs) {
+  const auto ran = [&](const char* mode) { return std::find(modes.begin(), modes.end(), mode) != modes.end(); };
+  if (ran("train") || ran("infer")) header("metric (medians)", sides);
   row("train step, ms", "train_step_ms", sides);
   row("epoch (60000 images), s, extrapolated", "train_epoch_s", sides);
   row("peak RSS of the train process, MiB", "train_rss_mib", sides);
@@ -125,11 +133,15 @@ void print_tables(const std::vector<Side>& sides, int steps, int reps, int epoch
   row("  peak RSS without the data set, MiB", "train_rss_less_data_mib", sides);
   row("forward batch 1, µs", "infer_fwd1_us", sides);
   row("forward batch 256, ms", "infer_fwd256_ms", sides);
-  std::printf("\nepoch_s = median step × 60000/128 from %d timed steps per process, %d process(es) per side;\n"
-              "each figure is the median over the processes.\n", steps, reps);
-  header("training step phase, ms (medians)", sides);
-  for (const char* phase : {"gather", "forward", "backward", "optimizer"}) {
-    row(phase, std::string("phases_") + phase + "_ms", sides);
+  if (ran("train")) {
+    std::printf("\nepoch_s = median step × 60000/128 from %d timed steps per process, %d process(es) per side;\n"
+                "each figure is the median over the processes.\n", steps, reps);
+  }
+  if (ran("phases")) {
+    header("training step phase, ms (medians)", sides);
+    for (const char* phase : {"gather", "forward", "backward", "optimizer"}) {
+      row(phase, std::string("phases_") + phase + "_ms", sides);
+    }
   }
   if (epochs == 0) return;
   header("full epoch", sides);
@@ -172,6 +184,14 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   if (algorithm != "direct" && algorithm != "winograd" && algorithm != "both") {
     throw std::invalid_argument("--conv2d-algorithm must be direct, winograd or both, got " + algorithm);
   }
+  std::vector<std::string> modes;  // --modes train,infer,phases (the default): which to run, in order
+  std::istringstream mode_list(args.str("modes", "train,infer,phases"));
+  for (std::string m; std::getline(mode_list, m, ',');) {
+    if (m != "train" && m != "infer" && m != "phases") {
+      throw std::invalid_argument("--modes takes a comma-separated list of train, infer, phases; got '" + m + "'");
+    }
+    modes.push_back(m);
+  }
   const std::string normnet = (dir / "fashion_cnn_normnet").string();
   std::vector<Side> sides;
   if (algorithm != "winograd") sides.push_back({"normnet", normnet, {"--data", data}, {}});
@@ -185,14 +205,16 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  std::printf("bench_fashion_cnn %s: %d thread(s), OMP_WAIT_POLICY %s, batch %d, %d timed steps after %d "
-              "warm-up per process, %d repetition(s), sides alternating\n",
-              date, threads, wait_policy.c_str(), nb::kBatch, steps, warmup, reps);
+  std::string mode_names;
+  for (const std::string& m : modes) mode_names += (mode_names.empty() ? "" : ",") + m;
+  std::printf("bench_fashion_cnn %s: %d thread(s), OMP_WAIT_POLICY %s, modes %s, batch %d, %d timed steps after %d "
+              "warm-up per process (train, phases), %d repetition(s), sides alternating\n",
+              date, threads, wait_policy.c_str(), mode_names.c_str(), nb::kBatch, steps, warmup, reps);
   std::printf("data set: normnet holds the images as %s%s; libtorch as float32 (%.1f MiB with labels)\n",
               data.c_str(), data == "uint8" ? " and rescales each batch in the model" : "", kPeerDataMib);
   std::printf("load average at start: %s\n", load_average().c_str());
   const std::vector<std::string> timed{"--steps", std::to_string(steps), "--warmup", std::to_string(warmup)};
-  for (const std::string mode : {"train", "infer", "phases"}) {
+  for (const std::string& mode : modes) {
     for (int r = 0; r < reps; ++r) {
       for (std::size_t i = 0; i < sides.size(); ++i) {
         Side& side = sides[(i + static_cast<std::size_t>(r)) % sides.size()];  // alternate who goes first
@@ -215,7 +237,7 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
     }
   }
   std::printf("load average at end: %s\n", load_average().c_str());
-  print_tables(sides, steps, reps, epochs);
+  print_tables(sides, modes, steps, reps, epochs);
 }
 
 }  // namespace
