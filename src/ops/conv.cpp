@@ -171,8 +171,17 @@ bool winograd_forward_blocked(const Tensor& x, const Tensor& kernel, const Tenso
 template <class T>
 Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kernel, const Tensor& bias,
                             const Conv2dDims& d, const kernels::cpu::Pool2dDims& pd) {
-  Tensor z = Tensor::empty({d.n, d.oh, d.ow, d.o}, x.dtype());
   const bool recording = should_record({x, kernel, bias});
+  Tensor out = make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/false);
+  if constexpr (std::is_same_v<T, float>) {
+    // A few images at inference: the direct kernel pools each row pair in L1, z never exists.
+    if (!recording && kernels::cpu::conv2d_forward_max_pool_relu(x.data<float>(), kernel.data<float>(),
+                                                                 data_or_null<float>(bias), out.data<float>(), d,
+                                                                 pd)) {
+      return out;
+    }
+  }
+  Tensor z = Tensor::empty({d.n, d.oh, d.ow, d.o}, x.dtype());
   // x in nChw16c, kept for the Winograd backward weights; without recording, the kernel's own
   // scratch buffer takes it (inference leaves no activation-sized block in the allocator's cache).
   const bool may_block = std::is_same_v<T, float> && kernels::cpu::conv2d_forward_may_use_winograd(d);
@@ -182,7 +191,6 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
     x_blocked = Tensor();
     forward<T>(x, kernel, bias, z, /*relu=*/false, d);
   }
-  Tensor out = make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/false);
   if (!recording && !blocked) {
     kernels::cpu::max_pool2d_relu_forward(z.data<T>(), out.data<T>(), pd);
     return out;

@@ -1,6 +1,7 @@
 // The direct AVX-512 convolution forward against its naive twin: every tile shape (1–14 pixels,
 // 1, 2 and 4 vectors of channels), kernel-row grouping, bias, fused ReLU (NaN kept, −0 → +0 as
-// ops::relu), bits independent of the thread count, and conv2d_forward's routing rule.
+// ops::relu), bits independent of the thread count, conv2d_forward's routing rule, and the
+// convolution pooled in one pass.
 // (Built without AVX-512, the direct kernel does not exist and these tests skip.)
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv2d_direct.h"
 #include "kernels/cpu/dnnl_context.h"
+#include "kernels/cpu/pool2d.h"
 #include "kernels/cpu/unary.h"
 
 namespace normnet::kernels::cpu {
@@ -155,6 +157,63 @@ TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
   conv2d_forward(x.data(), k.data(), b.data(), y.data(), batch);
   EXPECT_NE(dnnl_last_impl(), "") << "batch 16 did not run oneDNN";
   EXPECT_EQ(outside_rounding(x, k, b.data(), y, batch), 0);
+}
+
+// A valid pool with stride = window over y [d.n, d.oh, d.ow, d.o].
+Pool2dDims tiling_pool(const Conv2dDims& d, int64_t ph, int64_t pw) {
+  Pool2dDims pd;
+  pd.n = d.n, pd.h = d.oh, pd.w = d.ow, pd.c = d.o, pd.ph = ph, pd.pw = pw;
+  pd.stride_h = ph, pd.stride_w = pw;
+  pd.oh = d.oh / ph, pd.ow = d.ow / pw;
+  return pd;
+}
+
+// Conv, pool and ReLU in one pass == the direct convolution, then max_pool2d_relu_forward, bit
+// for bit: the CNN's conv2 + 2×2 pool at batch 1 and 3, 3×3 and 3×2 windows that leave rows and
+// columns out (26 = 8·3 + 2), one vector of channels, NaN inputs (a NaN window must stay NaN),
+// one and two threads; and conv2d_forward_max_pool_relu routes a batch to oneDNN (false).
+TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
+  struct Case {
+    Conv2dDims d;
+    int64_t ph, pw;
+  };
+  for (const Case& c : {Case{valid_dims(1, 26, 26, 32, 3, 3, 64), 2, 2}, Case{valid_dims(3, 26, 26, 32, 3, 3, 64), 2, 2},
+                        Case{valid_dims(2, 28, 28, 1, 3, 3, 32), 3, 3}, Case{valid_dims(1, 12, 9, 5, 3, 3, 16), 3, 2}}) {
+    const Conv2dDims& d = c.d;
+    const Pool2dDims pd = tiling_pool(d, c.ph, c.pw);
+    if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512";
+    ASSERT_TRUE(conv2d_direct_forward_max_pool_relu_supported(d, pd)) << describe(d);
+    auto x = random_values<float>(d.n * d.h * d.w * d.c, 71, 1.0);
+    for (std::size_t i = 3; i < x.size(); i += 211) x[i] = NAN;
+    const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 72, 1.0);
+    const auto b = random_values<float>(d.o, 73, 1.0);
+    std::vector<float> z(d.n * d.oh * d.ow * d.o), want(pd.n * pd.oh * pd.ow * pd.c);
+    conv2d_direct_forward(x.data(), k.data(), b.data(), z.data(), d, false);
+    max_pool2d_relu_forward(z.data(), want.data(), pd);
+    int64_t nans = 0, zeros = 0;
+    for (float v : want) nans += std::isnan(v), zeros += v == 0.0f;
+    EXPECT_GT(nans, 0) << describe(d);
+    EXPECT_GT(zeros, 0) << describe(d);
+    for (int threads : {1, 2}) {
+      std::vector<float> got(want.size(), 7.0f);
+      with_threads(threads, [&] {
+        EXPECT_TRUE(conv2d_forward_max_pool_relu(x.data(), k.data(), b.data(), got.data(), d, pd));
+      });
+      EXPECT_TRUE(same_bits(got, want)) << describe(d) << " pool " << c.ph << "x" << c.pw << ", " << threads
+                                        << " thread(s)";
+    }
+  }
+  // Not taken: a batch past the direct kernel's limit, pool padding, stride ≠ window.
+  const Conv2dDims batch = valid_dims(16, 26, 26, 32, 3, 3, 64), small = valid_dims(1, 26, 26, 32, 3, 3, 64);
+  std::vector<float> unused(16 * 12 * 12 * 64, 7.0f);
+  EXPECT_FALSE(conv2d_forward_max_pool_relu(nullptr, nullptr, nullptr, unused.data(), batch, tiling_pool(batch, 2, 2)));
+  Pool2dDims padded = tiling_pool(small, 2, 2);
+  padded.pad_top = 1;
+  EXPECT_FALSE(conv2d_direct_forward_max_pool_relu_supported(small, padded));
+  Pool2dDims overlapping = tiling_pool(small, 3, 3);
+  overlapping.stride_h = overlapping.stride_w = 2;
+  EXPECT_FALSE(conv2d_direct_forward_max_pool_relu_supported(small, overlapping));
+  EXPECT_EQ(unused.front(), 7.0f);
 }
 
 }  // namespace

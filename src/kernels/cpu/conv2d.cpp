@@ -385,6 +385,12 @@ void conv2d_forward(const float* x, const float* kernel, const float* bias, floa
   if (relu) relu_forward(y, y, d.n * d.oh * d.ow * d.o);
 }
 
+bool conv2d_forward_max_pool_relu(const float* x, const float* kernel, const float* bias, float* y,
+                                  const Conv2dDims& d, const Pool2dDims& pd) {
+  if (empty_output(d) || d.n * d.oh * d.ow > kDirectMaxPixels) return false;
+  return conv2d_direct_forward_max_pool_relu(x, kernel, bias, y, d, pd);
+}
+
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
                     bool relu) {
   conv2d_forward_reference(x, kernel, bias, y, d);

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/pool2d.h"
+
 namespace normnet::kernels::cpu {
 
 // Shape letters: N batch, H/W input height/width, C input channels, O output channels (filters),
@@ -36,6 +38,11 @@ void conv2d_forward(const float* x, const float* kernel, const float* bias, floa
                     bool relu = false);
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
                     bool relu = false);
+// y = relu(max_pool(conv2d_forward(x, kernel, bias))) in one pass where conv2d_forward would run
+// the direct kernel and the pool's windows tile its output without padding
+// (conv2d_direct_forward_max_pool_relu); false, nothing written, elsewhere.
+[[nodiscard]] bool conv2d_forward_max_pool_relu(const float* x, const float* kernel, const float* bias, float* y,
+                                                const Conv2dDims& d, const Pool2dDims& pd);
 // dx = the transposed convolution of dy with kernel. Overwrites dx.
 void conv2d_backward_data(const float* dy, const float* kernel, float* dx, const Conv2dDims& d);
 void conv2d_backward_data(const double* dy, const double* kernel, double* dx, const Conv2dDims& d);

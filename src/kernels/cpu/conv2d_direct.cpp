@@ -151,6 +151,39 @@ void run_pixel_tile(int vectors, int rows, const PixelTile& t, TileStart from, c
 
 }  // namespace
 
+namespace {
+
+// One output row: y_row[q, o] for q < OW, all o, from the KH input rows starting at x_row.
+void conv_row(const float* x_row, const float* kernel, const float* bias, float* y_row, const Conv2dDims& d,
+              bool relu) {
+  for_each_channel_block(d.o / kLanes, [&](int64_t o0, int vectors) {
+    Segment segments[kMaxTaps];
+    for (int64_t i = 0; i < d.kh; ++i) {
+      for (int64_t j = 0; j < d.kw; ++j) {
+        segments[i * d.kw + j] = {(i * d.w + j) * d.c, kernel + (i * d.kw + j) * d.c * d.o + o0};
+      }
+    }
+    // Grouping only pays when all taps' weights for the block overflow L1.
+    const bool big = d.kh * d.kw * d.c * vectors * kLanes * 4 > kL1WeightBytes;
+    const int64_t groups = big ? d.kh : 1, per_group = d.kh * d.kw / groups;
+    for (int64_t g = 0; g < groups; ++g) {
+      const TileStart from = g > 0 ? kFromOut : bias ? kFromBias : kFromZero;
+      for_each_tile(d.ow, max_rows(vectors), [&](int64_t q0, int size) {
+        // Built in place: copying a prepared tile compiled to one 64-byte load of fields just
+        // stored one by one (a store-forwarding stall per tile; perf put most of this loop's
+        // samples on that load).
+        const PixelTile t{x_row + q0 * d.c, d.c, segments + g * per_group, per_group, d.c, d.o,
+                          y_row + q0 * d.o + o0, d.o};
+        run_pixel_tile(vectors, size, t, from, bias ? bias + o0 : nullptr, relu && g == groups - 1);
+      });
+    }
+  });
+}
+
+constexpr int64_t kPoolScratchFloats = 8192;  // conv rows of one pooled row, 32 KB: stays in L1
+
+}  // namespace
+
 // y[n,p,q,o] = bias[o] + Σ_{i,j,c} x[n, p+i, q+j, c] · kernel[i,j,c,o]
 // Tiles: R consecutive pixels q of one output row × 16·V output channels, reading x and kernel
 // in place. The sum runs over the kernel rows i, then the taps j of a row, then c; between kernel
@@ -164,36 +197,61 @@ void conv2d_direct_forward(const float* x, const float* kernel, const float* bia
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t n = row / d.oh, p = row % d.oh;
-    const float* x_row = x + (n * d.h + p) * d.w * d.c;
-    float* y_row = y + row * d.ow * d.o;
-    for_each_channel_block(d.o / kLanes, [&](int64_t o0, int vectors) {
-      Segment segments[kMaxTaps];
-      for (int64_t i = 0; i < d.kh; ++i) {
-        for (int64_t j = 0; j < d.kw; ++j) {
-          segments[i * d.kw + j] = {(i * d.w + j) * d.c, kernel + (i * d.kw + j) * d.c * d.o + o0};
-        }
-      }
-      // Grouping only pays when all taps' weights for the block overflow L1.
-      const bool big = d.kh * d.kw * d.c * vectors * kLanes * 4 > kL1WeightBytes;
-      const int64_t groups = big ? d.kh : 1, per_group = d.kh * d.kw / groups;
-      for (int64_t g = 0; g < groups; ++g) {
-        const TileStart from = g > 0 ? kFromOut : bias ? kFromBias : kFromZero;
-        for_each_tile(d.ow, max_rows(vectors), [&](int64_t q0, int size) {
-          // Built in place: copying a prepared tile compiled to one 64-byte load of fields just
-          // stored one by one (a store-forwarding stall per tile; perf put most of this loop's
-          // samples on that load).
-          const PixelTile t{x_row + q0 * d.c, d.c, segments + g * per_group, per_group, d.c, d.o,
-                            y_row + q0 * d.o + o0, d.o};
-          run_pixel_tile(vectors, size, t, from, bias ? bias + o0 : nullptr, relu && g == groups - 1);
-        });
-      }
-    });
+    conv_row(x + (n * d.h + p) * d.w * d.c, kernel, bias, y + row * d.ow * d.o, d, relu);
   }
+}
+
+bool conv2d_direct_forward_max_pool_relu_supported(const Conv2dDims& d, const Pool2dDims& pd) {
+  return conv2d_direct_forward_supported(d) && pd.n == d.n && pd.h == d.oh && pd.w == d.ow && pd.c == d.o &&
+         pd.pad_top == 0 && pd.pad_left == 0 && pd.stride_h == pd.ph && pd.stride_w == pd.pw && pd.oh > 0 &&
+         pd.ow > 0 && pd.oh * pd.ph <= d.oh && pd.ow * pd.pw <= d.ow && pd.ph * d.ow * d.o <= kPoolScratchFloats;
+}
+
+// Per pooled row (n, p): the PH convolution rows p·PH + i into an L1 buffer z (no ReLU), then each
+// window's maximum in row-major window order (v replaces the best when v > best, or v is the first
+// NaN: window_max's rule), then relu as ops::relu (v > 0 or NaN ? v : +0).
+bool conv2d_direct_forward_max_pool_relu(const float* x, const float* kernel, const float* bias, float* y,
+                                         const Conv2dDims& d, const Pool2dDims& pd) {
+  if (!conv2d_direct_forward_max_pool_relu_supported(d, pd)) return false;
+  const int64_t rows = d.n * pd.oh;
+  const int threads = threads_for(2.0 * d.n * d.oh * d.ow * d.o * d.kh * d.kw * d.c);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t row = 0; row < rows; ++row) {
+    alignas(64) float z[kPoolScratchFloats];
+    const int64_t n = row / pd.oh, p = row % pd.oh, z_row = d.ow * d.o;
+    for (int64_t i = 0; i < pd.ph; ++i) {
+      conv_row(x + (n * d.h + p * pd.ph + i) * d.w * d.c, kernel, bias, z + i * z_row, d, /*relu=*/false);
+    }
+    float* out = y + row * pd.ow * d.o;
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t q = 0; q < pd.ow; ++q) {
+      for (int64_t c = 0; c < d.o; c += kLanes) {
+        const float* window = z + q * pd.pw * d.o + c;
+        __m512 best = _mm512_loadu_ps(window);
+        for (int64_t i = 0; i < pd.ph; ++i) {
+          for (int64_t j = 0; j < pd.pw; ++j) {
+            const __m512 v = _mm512_loadu_ps(window + i * z_row + j * d.o);
+            const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
+                                   (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
+            best = _mm512_mask_mov_ps(best, take, v);
+          }
+        }
+        best = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(best, zero, _CMP_NLE_UQ), best);  // best > 0 or NaN
+        _mm512_storeu_ps(out + q * d.o + c, best);
+      }
+    }
+  }
+  return true;
 }
 
 #else  // no AVX-512: conv2d_direct_forward_supported() is false and conv2d.cpp never calls it
 
 void conv2d_direct_forward(const float*, const float*, const float*, float*, const Conv2dDims&, bool) {}
+bool conv2d_direct_forward_max_pool_relu_supported(const Conv2dDims&, const Pool2dDims&) { return false; }
+bool conv2d_direct_forward_max_pool_relu(const float*, const float*, const float*, float*, const Conv2dDims&,
+                                         const Pool2dDims&) {
+  return false;
+}
 
 #endif
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/pool2d.h"
 
 namespace normnet::kernels::cpu {
 
@@ -20,5 +21,16 @@ namespace normnet::kernels::cpu {
 // Requires conv2d_direct_forward_supported(d).
 void conv2d_direct_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
                            bool relu);
+
+// y = relu(max_pool(conv(x, kernel) + bias)) in one pass (Conv2D(relu) → MaxPooling2D at
+// inference): each pooled row's convolution rows are computed into an L1 buffer and pooled there,
+// so the convolution's output never reaches memory. Applies when the direct kernel does and the
+// pool's windows tile the convolution's output without padding (stride = window, `pd` describing a
+// pool over y's shape), with at most 8192 floats of convolution rows per pooled row; otherwise it
+// returns false and writes nothing. Bits: conv2d_direct_forward (relu = false), then
+// max_pool2d_relu_forward (tests).
+[[nodiscard]] bool conv2d_direct_forward_max_pool_relu_supported(const Conv2dDims& d, const Pool2dDims& pd);
+[[nodiscard]] bool conv2d_direct_forward_max_pool_relu(const float* x, const float* kernel, const float* bias,
+                                                       float* y, const Conv2dDims& d, const Pool2dDims& pd);
 
 }  // namespace normnet::kernels::cpu
