@@ -26,6 +26,22 @@ if [[ "${NORMNET_CCACHE:-1}" != 0 ]] && command -v ccache >/dev/null 2>&1; then
 fi
 step() { echo "== $* ($(date +%T))"; }
 
+# clang's OpenMP runtime (libomp) registers every process in /dev/shm/__KMP_REGISTERED_LIB_<pid>_<uid>,
+# and some processes of a sanitized run leave theirs behind (about 60 per run). A later process that
+# gets the same pid (pid_max can be as low as 32768) reads the stale file at start-up, and an empty
+# one kills it with SIGBUS inside libomp (seen once, after a dozen runs on one machine). Registrations
+# of processes that no longer exist are removed before each pass; live ones are left alone.
+clear_stale_libomp_registrations() {
+  local f pid
+  for f in /dev/shm/__KMP_REGISTERED_LIB_*; do
+    [[ -e "$f" ]] || continue
+    pid="${f#/dev/shm/__KMP_REGISTERED_LIB_}"
+    pid="${pid%%_*}"
+    [[ "$pid" =~ ^[0-9]+$ && ! -d "/proc/$pid" ]] && rm -f "$f" 2>/dev/null
+  done
+  return 0
+}
+
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
   for source in fuzz/fuzz_*.cpp; do
@@ -45,6 +61,7 @@ if [[ $with_tests == ON ]]; then
   step "build everything in $build_dir ($jobs jobs)"
   cmake --build "$build_dir" --parallel "$jobs"
   step "test under sanitizers ($jobs at a time)"
+  clear_stale_libomp_registrations
   # Any sanitizer report fails the test: UBSan aborts (-fno-sanitize-recover), ASan always does.
   # The consumer tests (label "consumer": CMake packaging, run by the Release pass) are left out:
   # under sanitizer flags they would compile the whole library once more. The clang build runs
@@ -79,6 +96,7 @@ fuzz_one() {
 
 # $jobs targets at a time (each libFuzzer run is one process on one core).
 step "fuzz ${targets[*]} for ${seconds}s each, $jobs at a time"
+clear_stale_libomp_registrations
 running=0
 for target in "${targets[@]}"; do
   fuzz_one "$target" &
