@@ -32,10 +32,15 @@
 // stb 2.27 shifts a byte by 32 or more when a corrupt JPEG scan meets a marker before its bits run
 // out (the bit count goes negative; fuzz_image found it): UB by the letter, and x86 masks the
 // count, so the garbage bits decode to garbage pixels or stb's "bad huffman code" while every read
-// stays in bounds. UBSan's shift-exponent check is left out for stb's own functions only (clang's
-// sanitized builds; CMakeLists.txt leaves out nonnull-attribute for this file, docs/robustness.md).
+// stays in bounds. Likewise a corrupt scan's DC predictor, the running sum of its DC differences,
+// can grow until `dc * dequant[0]` overflows int (fuzz_image found it; the product is then cast to
+// short): the multiplication wraps on x86 and the coefficient is garbage, nothing is read or written
+// out of bounds. UBSan's shift-exponent and signed-integer-overflow checks are left out for stb's
+// own functions only (clang's sanitized builds; CMakeLists.txt leaves out nonnull-attribute for this
+// file, docs/robustness.md); our code in this file keeps them.
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((no_sanitize("shift-exponent"))), apply_to = function)
+#pragma clang attribute push(__attribute__((no_sanitize("shift-exponent", "signed-integer-overflow"))), \
+                             apply_to = function)
 #endif
 #include <stb/stb_image.h>
 #if defined(__clang__)
@@ -215,6 +220,53 @@ bool has_scan_with_undefined_huffman_table(const std::vector<uint8_t>& b) {
   return found;
 }
 
+// The same for quantization tables (fuzz_image found it, UBSan): stb 2.27 dequantizes a scan's
+// coefficients with each component's table from its uncleared decoder state, so a component whose
+// table no DQT segment defined decodes with heap garbage (the pixels then depend on the heap's
+// contents, and the garbage factor overflowed `dc * dequant[0]`). libjpeg refuses such files
+// ("Quantization table 0x.. was not defined"); so does read_image. Tables as stbi__process_marker
+// reads DQT (Pq << 4 | Tq, then 64 bytes, or 128 for Pq = 1); each component's Tq as the first
+// SOF0-2 frame header gives it (component id, sampling, Tq); a scan's components by id.
+bool has_scan_with_undefined_quantization_table(const std::vector<uint8_t>& b) {
+  const auto byte = [&](std::size_t i) -> int { return i < b.size() ? b[i] : 0; };
+  bool defined[4] = {};
+  int frame_components = -1;  // until the first SOF0-2
+  int ids[256] = {}, tables[256] = {};
+  bool found = false;
+  for_each_jpeg_marker(b, [&](int marker, std::size_t at, long length) {
+    if (marker == 0xD9) return true;
+    if (marker == 0xDB) {
+      std::size_t i = at + 2;
+      for (long remaining = length - 2; remaining > 0 && i < b.size();) {
+        const int pq = byte(i) >> 4, tq = byte(i) & 15;
+        if (pq > 1 || tq > 3) break;  // stb refuses the segment itself
+        defined[tq] = true;
+        const long size = pq ? 129 : 65;
+        i += static_cast<std::size_t>(size);
+        remaining -= size;
+      }
+    }
+    if ((marker == 0xC0 || marker == 0xC1 || marker == 0xC2) && frame_components < 0) {
+      frame_components = byte(at + 7);
+      for (int c = 0; c < frame_components; ++c) {
+        ids[c] = byte(at + 8 + 3 * static_cast<std::size_t>(c));
+        tables[c] = byte(at + 10 + 3 * static_cast<std::size_t>(c));
+      }
+    }
+    if (marker == 0xDA && frame_components > 0) {
+      const int components = byte(at + 2);
+      for (int s = 0; s < components && s < 4; ++s) {
+        const int id = byte(at + 3 + 2 * static_cast<std::size_t>(s));
+        for (int c = 0; c < frame_components; ++c) {
+          if (ids[c] == id && tables[c] <= 3) found = found || !defined[tables[c]];
+        }
+      }
+    }
+    return found;
+  });
+  return found;
+}
+
 // stb 2.27 accumulates a PNM header's numbers in an int without an overflow check: a run of ten or
 // more digits is signed overflow, undefined behaviour (found by fuzzing under UBSan). So the header
 // is walked first as stbi__pnm_info reads it ("P5"/"P6", then width, height and maximum value, each
@@ -295,6 +347,10 @@ Tensor read_image(const std::string& path, int channels, int64_t max_pixels) {
   }
   if (has_scan_with_undefined_huffman_table(bytes)) {
     throw IoError(str("read_image: '", path, "' is corrupt (a JPEG scan uses a Huffman table that was never defined)"));
+  }
+  if (has_scan_with_undefined_quantization_table(bytes)) {
+    throw IoError(
+        str("read_image: '", path, "' is corrupt (a JPEG scan uses a quantization table that was never defined)"));
   }
   if (has_overlong_pnm_number(bytes)) {
     throw IoError(str("read_image: '", path, "' is corrupt (a PNM header number with more than 9 digits)"));

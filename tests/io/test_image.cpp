@@ -136,6 +136,13 @@ TEST_F(ImageFiles, PngWithEmptyImageDataIsRefused) {
   expect_throw_with<IoError>([&] { (void)io::read_image(path("empty_idat.png")); }, {"read_image", "empty_idat.png"});
 }
 
+// A DQT segment defining quantization table 0 (8-bit) as 64 ones.
+const std::vector<unsigned char> kDqtOfOnes = [] {
+  std::vector<unsigned char> d = {0xFF, 0xDB, 0x00, 0x43, 0x00};
+  d.insert(d.end(), 64, 0x01);
+  return d;
+}();
+
 // fuzz_image found it (UBSan): a JPEG scan that meets a marker before its bits run out drives stb
 // 2.27's bit count negative and shifts a byte by 33. Exempt from UBSan inside stb (image.cpp says
 // why); the sanitized suite runs this test through that path. stb decodes the 6 x 5 image from
@@ -171,12 +178,52 @@ TEST_F(ImageFiles, JpegScanMeetingAMarkerDecodesWithinRange) {
       0xda, 0x00, 0x0c, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0x11, 0x00, 0x3f, 0x00, 0x14, 0xc9, 0x17, 0x6a,
       0x4a, 0x53, 0x54, 0x67, 0x68, 0x69, 0xff, 0xff, 0x00, 0x00, 0xff, 0x00, 0x01, 0xff, 0xd9,
   };
-  write_bytes("scan.jpg", jpeg);
+  // The fuzzer's file defined no quantization tables (read_image now refuses that, see
+  // JpegScanWithAnUndefinedHuffmanTableIsRefused): tables 0 and 1, which its components use, are
+  // inserted after SOI; the scan is unchanged.
+  std::vector<unsigned char> with_tables(jpeg.begin(), jpeg.begin() + 2);
+  for (const unsigned char table : {0x00, 0x01}) {
+    std::vector<unsigned char> dqt = kDqtOfOnes;
+    dqt[4] = table;
+    with_tables.insert(with_tables.end(), dqt.begin(), dqt.end());
+  }
+  with_tables.insert(with_tables.end(), jpeg.begin() + 2, jpeg.end());
+  write_bytes("scan.jpg", with_tables);
   for (const int channels : {0, 1, 3}) {
     const Tensor image = io::read_image(path("scan.jpg"), channels);
     ASSERT_EQ(image.shape(), (Shape{5, 6, channels == 0 ? 3 : channels}));
     for (const float v : image.to_vector<float>()) ASSERT_TRUE(v >= 0.0f && v <= 1.0f) << v;
   }
+}
+
+// fuzz_image found it (UBSan): a corrupt scan's DC predictor, the running sum of its DC differences,
+// grows until stb 2.27's `dc * dequant[0]` overflows int. Built here with defined tables: a 16-bit
+// quantization table of 65535s and two blocks whose DC differences are both +32767, so the second
+// block multiplies 65534 by 65535. The product wraps on x86 and the coefficient is garbage; UBSan's
+// signed-integer-overflow check is left out for stb's functions only (image.cpp says why), and the
+// sanitized suite runs this test through that path. The image decodes within range.
+TEST_F(ImageFiles, JpegDcPredictorOverflowDecodesWithinRange) {
+  std::vector<unsigned char> jpeg = {0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x83, 0x10};  // SOI, DQT: 16-bit table 0
+  jpeg.insert(jpeg.end(), 128, 0xFF);
+  for (const unsigned char b : {0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x08, 0x00, 0x10, 0x01, 0x01, 0x11, 0x00}) {
+    jpeg.push_back(b);  // SOF0: 8 high, 16 wide, one component using table 0
+  }
+  for (const unsigned char table : {0x00, 0x10}) {  // DC: one code '0' for category 15; AC: '0' for EOB
+    const unsigned char symbol = table == 0x00 ? 15 : 0;
+    const std::vector<unsigned char> dht = {0xFF, 0xC4, 0x00, 0x14, table, 0x01};
+    jpeg.insert(jpeg.end(), dht.begin(), dht.end());
+    jpeg.insert(jpeg.end(), 15, 0x00);
+    jpeg.push_back(symbol);
+  }
+  // SOS, then per block '0' + fifteen '1' (DC +32767) + '0' (EOB), twice, padded with 1s; EOI.
+  for (const unsigned char b : {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x7F, 0xFF, 0x00, 0x3F,
+                                0xFF, 0x00, 0xBF, 0xFF, 0xD9}) {
+    jpeg.push_back(b);
+  }
+  write_bytes("dc_overflow.jpg", jpeg);
+  const Tensor image = io::read_image(path("dc_overflow.jpg"));
+  ASSERT_EQ(image.shape(), (Shape{8, 16, 1}));
+  for (const float v : image.to_vector<float>()) ASSERT_TRUE(v >= 0.0f && v <= 1.0f) << v;
 }
 
 // fuzz_image found it (UBSan, at random: it depends on the heap): stb 2.27 never clears its decoder
@@ -195,6 +242,7 @@ TEST_F(ImageFiles, JpegScanWithAnUndefinedHuffmanTableIsRefused) {
   const std::vector<unsigned char> sos_data_eoi = {0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F,
                                                    0x00, 0x00, 0x00, 0xFF, 0xD9};  // DC 0 and AC 0
   std::vector<unsigned char> jpeg = soi_sof;
+  for (const unsigned char b : kDqtOfOnes) jpeg.push_back(b);
   for (const unsigned char b : dht(0x00)) jpeg.push_back(b);  // DC table 0 only
   std::vector<unsigned char> defined = jpeg;
   jpeg.insert(jpeg.end(), sos_data_eoi.begin(), sos_data_eoi.end());
@@ -208,6 +256,25 @@ TEST_F(ImageFiles, JpegScanWithAnUndefinedHuffmanTableIsRefused) {
   const Tensor image = io::read_image(path("defined.jpg"));
   ASSERT_EQ(image.shape(), (Shape{8, 8, 1}));
   for (const float v : image.to_vector<float>()) EXPECT_EQ(v, 128.0f / 255.0f);
+
+  // fuzz_image found the same for quantization tables (UBSan: stb multiplied the DC predictor by
+  // a heap-garbage factor and overflowed int): without the DQT the file is refused, as libjpeg does.
+  std::vector<unsigned char> no_dqt = soi_sof;
+  for (const unsigned char b : dht(0x00)) no_dqt.push_back(b);
+  for (const unsigned char b : dht(0x10)) no_dqt.push_back(b);
+  no_dqt.insert(no_dqt.end(), sos_data_eoi.begin(), sos_data_eoi.end());
+  write_bytes("no_dqt.jpg", no_dqt);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("no_dqt.jpg")); },
+                             {"read_image", "no_dqt.jpg", "quantization table that was never defined"});
+  // A DQT defining another table (1) does not count for the component's table 0.
+  std::vector<unsigned char> other_table = soi_sof;
+  std::vector<unsigned char> dqt1 = kDqtOfOnes;
+  dqt1[4] = 0x01;
+  other_table.insert(other_table.end(), dqt1.begin(), dqt1.end());
+  other_table.insert(other_table.end(), no_dqt.begin() + static_cast<long>(soi_sof.size()), no_dqt.end());
+  write_bytes("other_table.jpg", other_table);
+  expect_throw_with<IoError>([&] { (void)io::read_image(path("other_table.jpg")); },
+                             {"quantization table that was never defined"});
 }
 
 // fuzz_image found it: stb 2.27 doubles its IDAT buffer until a chunk's declared length fits, before
