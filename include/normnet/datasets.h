@@ -31,6 +31,17 @@ struct Dataset {
 [[nodiscard]] Dataset fashion_mnist(const std::string& dir = "", DType images = DType::kFloat32);
 // The same files for MNIST, from `dir` (required).
 [[nodiscard]] Dataset mnist(const std::string& dir, DType images = DType::kFloat32);
+// One IDX file of unsigned-byte images [N, rows, cols] (plain or gzip) as [N, rows, cols, 1]:
+// float32 (default) or float64 hold byte/255 in [0, 1], uint8 the bytes; any other dtype is a
+// ValueError. For a single file of an MNIST-format set (torchvision's read_image_file):
+//
+//   Tensor x = datasets::read_idx_images("t10k-images-idx3-ubyte.gz");   // [10000, 28, 28, 1]
+//
+// IoError names the path: missing or unreadable, corrupt or truncated gzip, a header that is not
+// an unsigned-byte rank-3 IDX, or a size that is not exactly the header's.
+[[nodiscard]] Tensor read_idx_images(const std::string& path, DType dtype = DType::kFloat32);
+// One IDX file of unsigned-byte labels [N] as int64 [N]; the same errors.
+[[nodiscard]] Tensor read_idx_labels(const std::string& path);
 // The class names of Fashion-MNIST ("T-shirt/top", "Trouser", ...).
 [[nodiscard]] const std::vector<std::string>& fashion_mnist_class_names();
 

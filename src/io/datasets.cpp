@@ -42,6 +42,9 @@ Dataset load(const std::string& dir, const std::string& hint, DType images) {
 
 }  // namespace
 
+Tensor read_idx_images(const std::string& path, DType dtype) { return io::read_idx_images(path, dtype); }
+Tensor read_idx_labels(const std::string& path) { return io::read_idx_labels(path); }
+
 Dataset fashion_mnist(const std::string& dir, DType images) {
   std::string where = dir;
   if (where.empty()) {

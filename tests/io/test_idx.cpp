@@ -92,6 +92,25 @@ TEST_F(IdxFiles, RejectsCorruptHeadersWithTheFileName) {
   expect_io_error([&] { (void)io::read_idx((dir_ / "absent").string()); }, "absent: cannot open");
 }
 
+// The public single-file readers (datasets.h) give what the data set loaders give.
+TEST_F(IdxFiles, PublicSingleFileReadersReadImagesAndLabels) {
+  const std::string images = write("i.gz", idx_bytes(0x08, {2, 1, 2}, {0, 255, 51, 7}), /*gz=*/true);
+  const Tensor x = datasets::read_idx_images(images);
+  EXPECT_EQ(x.shape(), (Shape{2, 1, 2, 1}));
+  EXPECT_EQ(x.dtype(), DType::kFloat32);
+  EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{0.0f, 1.0f, 51.0f / 255, 7.0f / 255}));
+  const Tensor bytes = datasets::read_idx_images(images, DType::kUInt8);
+  EXPECT_EQ(bytes.dtype(), DType::kUInt8);
+  EXPECT_EQ(bytes.to_vector<uint8_t>(), (std::vector<uint8_t>{0, 255, 51, 7}));
+  EXPECT_THROW((void)datasets::read_idx_images(images, DType::kInt64), ValueError);
+  const Tensor y = datasets::read_idx_labels(write("l", idx_bytes(0x08, {3}, {9, 0, 4})));
+  EXPECT_EQ(y.dtype(), DType::kInt64);
+  EXPECT_EQ(y.to_vector<int64_t>(), (std::vector<int64_t>{9, 0, 4}));
+  expect_io_error([&] { (void)datasets::read_idx_images(write("labels", idx_bytes(0x08, {2}, {1, 2}))); },
+                  "labels: expected unsigned-byte images");
+  expect_io_error([&] { (void)datasets::read_idx_labels((dir_ / "absent").string()); }, "absent: cannot open");
+}
+
 TEST_F(IdxFiles, MissingDatasetNamesThePackage) {
   expect_io_error([&] { (void)datasets::fashion_mnist(dir_.string()); }, "apt-get install dataset-fashion-mnist");
   EXPECT_THROW((void)datasets::mnist(""), ValueError);

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <vector>
 
-#include "io/idx.h"
+#include "normnet/datasets.h"
 #include "normnet/error.h"
 #include "normnet/image.h"
 #include "normnet/ops.h"
@@ -72,7 +72,7 @@ bool looks_like_idx(const std::string& path) {
 Tensor load_inputs(const std::string& path, bool invert) {
   Tensor images;
   if (looks_like_idx(path)) {
-    images = io::read_idx_images(path);
+    images = datasets::read_idx_images(path);
     if (images.shape()[1] != kSide || images.shape()[2] != kSide)
       throw ShapeError(detail::str("predict: '", path, "' holds images of ", images.shape()[1], "x", images.shape()[2],
                                    ", expected 28x28"));
