@@ -4,6 +4,7 @@
 
 #include "autograd/node.h"
 #include "core/allocator.h"
+#include "kernels/cpu/parallel.h"
 #include "normnet/autograd.h"
 #include "normnet/threading.h"
 
@@ -13,8 +14,7 @@ namespace {
 
 template <class T>
 void add_loop(T* dst, const T* src, int64_t n) {
-#pragma omp parallel for simd num_threads(get_num_threads()) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  kernels::cpu::parallel_for_simd(n, n > 65536 ? get_num_threads() : 1, [=](int64_t i) { dst[i] += src[i]; });
 }
 
 // Post-order over recorded producers, children visited in argument order.

@@ -1,10 +1,11 @@
-// Broadcasting binary kernels: a flat vectorized loop when both operands are dense or scalar,
+// Broadcasting binary kernels: a flat vectorized loop when each operand is dense or a scalar,
 // otherwise one strided row loop per run of the last axis, rows spread over OpenMP threads.
 #include "kernels/cpu/binary.h"
 
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/parallel.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -30,18 +31,26 @@ void run(F f, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* o
     expect *= shape[i];
   }
   const int threads = n >= kParallelThreshold ? normnet::get_num_threads() : 1;
-  if ((a_dense || a_scalar) && (b_dense || b_scalar)) {
-    const int64_t ia = a_dense ? 1 : 0, ib = b_dense ? 1 : 0;
-#pragma omp parallel for simd num_threads(threads)
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i * ia], b[i * ib]);
-    return;
+  // One loop per case, so that each operand is a contiguous load or a broadcast register (an
+  // index i·stride with a runtime stride of 0 or 1 compiled to one scalar load per element).
+  if (a_dense && b_dense) return parallel_for_simd(n, threads, [=](int64_t i) { out[i] = f(a[i], b[i]); });
+  if (a_dense && b_scalar) {
+    const T bv = b[0];
+    return parallel_for_simd(n, threads, [=](int64_t i) { out[i] = f(a[i], bv); });
+  }
+  if (a_scalar && b_dense) {
+    const T av = a[0];
+    return parallel_for_simd(n, threads, [=](int64_t i) { out[i] = f(av, b[i]); });
+  }
+  if (a_scalar && b_scalar) {
+    const T v = f(a[0], b[0]);
+    return parallel_for_simd(n, threads, [=](int64_t i) { out[i] = v; });
   }
   // General: rows of the last axis.
   const int64_t inner = rank > 0 ? shape[rank - 1] : 1;
   const int64_t rows = n / inner;
   const int64_t sa = rank > 0 ? as[rank - 1] : 0, sb = rank > 0 ? bs[rank - 1] : 0;
-#pragma omp parallel for num_threads(threads)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, threads, [=](int64_t r) {
     int64_t rem = r, oa = 0, ob = 0;
     for (int i = rank - 2; i >= 0; --i) {
       const int64_t idx = rem % shape[i];
@@ -54,7 +63,7 @@ void run(F f, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* o
     T* po = out + r * inner;
 #pragma omp simd
     for (int64_t j = 0; j < inner; ++j) po[j] = f(pa[j * sa], pb[j * sb]);
-  }
+  });
 }
 
 }  // namespace

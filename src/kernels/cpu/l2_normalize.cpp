@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/cpu/parallel.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -374,14 +375,13 @@ void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, cons
       forward_long_vector<T, Acc>(x + o * n, y + o * n, denom ? denom + o : nullptr, n, rule);
     return;
   }
-  const int threads = get_num_threads();
+  const int threads = rows * n >= kParallelMin ? get_num_threads() : 1;
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && rows * n >= kParallelMin)
-  for (int64_t k = 0; k < groups; ++k) {
+  parallel_for(groups, threads, [&](int64_t k) {
     const int64_t o = k * kRowGroup;
     forward_row_group<T, Acc>(x + o * n, y + o * n, denom ? denom + o : nullptr, std::min(kRowGroup, rows - o), n,
                               rule);
-  }
+  });
 }
 
 template <class T>
@@ -402,13 +402,12 @@ void backward_rows(const T* x, const T* dy, const double* denom, T* dx, int64_t 
       backward_long_vector(x + o * n, dy + o * n, denom[o], dx + o * n, n, mode);
     return;
   }
-  const int threads = get_num_threads();
+  const int threads = rows * n >= kParallelMin ? get_num_threads() : 1;
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && rows * n >= kParallelMin)
-  for (int64_t k = 0; k < groups; ++k) {
+  parallel_for(groups, threads, [&](int64_t k) {
     const int64_t o = k * kRowGroup;
     backward_row_group(x + o * n, dy + o * n, denom + o, dx + o * n, std::min(kRowGroup, rows - o), n, mode);
-  }
+  });
 }
 
 // ---- inner > 1: kBlock vectors (o, i0..i0+w) at a time, vectorized across i ----
@@ -474,16 +473,14 @@ void forward_fused(const T* x, T* y, double* denom, int64_t outer, int64_t n, in
                    const Rule& rule) {
   if (inner == 1) return forward_rows<T, Acc>(x, y, denom, outer, n, rule);
   const int64_t blocks = (inner + kBlock - 1) / kBlock;
-  const int threads = get_num_threads();
-#pragma omp parallel for num_threads(threads) \
-    schedule(static) if (threads > 1 && outer * n * inner >= kParallelMin)
-  for (int64_t item = 0; item < outer * blocks; ++item) {
+  const int threads = outer * n * inner >= kParallelMin ? get_num_threads() : 1;
+  parallel_for(outer * blocks, threads, [&](int64_t item) {
     const int64_t o = item / blocks;
     const int64_t i0 = (item % blocks) * kBlock;
     const int64_t offset = o * n * inner + i0;
     forward_block<T, Acc>(x + offset, y + offset, denom ? denom + o * inner + i0 : nullptr, n, inner,
                           std::min(kBlock, inner - i0), rule);
-  }
+  });
 }
 
 }  // namespace
@@ -505,16 +502,14 @@ void l2_normalize_backward(const T* x, const T* dy, const double* denom, T* dx, 
                            int64_t reduced, int64_t inner, EpsilonMode mode) {
   if (inner == 1) return backward_rows(x, dy, denom, dx, outer, reduced, mode);
   const int64_t blocks = (inner + kBlock - 1) / kBlock;
-  const int threads = get_num_threads();
-#pragma omp parallel for num_threads(threads) \
-    schedule(static) if (threads > 1 && outer * reduced * inner >= kParallelMin)
-  for (int64_t item = 0; item < outer * blocks; ++item) {
+  const int threads = outer * reduced * inner >= kParallelMin ? get_num_threads() : 1;
+  parallel_for(outer * blocks, threads, [&](int64_t item) {
     const int64_t o = item / blocks;
     const int64_t i0 = (item % blocks) * kBlock;
     const int64_t offset = o * reduced * inner + i0;
     backward_block(x + offset, dy + offset, denom + o * inner + i0, dx + offset, reduced, inner,
                    std::min(kBlock, inner - i0), mode);
-  }
+  });
 }
 
 template <class T>
@@ -522,10 +517,8 @@ void l2_normalize_forward_strided(const T* x, T* y, double* denom, const int64_t
                                   const int64_t* offsets, int64_t reduced, EpsilonMode mode, double epsilon) {
   const Rule rule{mode, epsilon};
   const Gathered at{offsets};
-  const int threads = get_num_threads();
-#pragma omp parallel for num_threads(threads) \
-    schedule(static) if (threads > 1 && count * reduced >= kParallelMin)
-  for (int64_t k = 0; k < count; ++k) {
+  const int threads = count * reduced >= kParallelMin ? get_num_threads() : 1;
+  parallel_for(count, threads, [&](int64_t k) {
     const T* v = x + bases[k];
     double d;
     const Scale sc =
@@ -534,21 +527,19 @@ void l2_normalize_forward_strided(const T* x, T* y, double* denom, const int64_t
             : finalize<T, T>(sum_squares<T, T>(v, reduced, at), v, reduced, at, rule, d);
     if (denom) denom[k] = d;
     scale_vector(v, y + bases[k], reduced, at, sc);
-  }
+  });
 }
 
 template <class T>
 void l2_normalize_backward_strided(const T* x, const T* dy, const double* denom, T* dx, const int64_t* bases,
                                    int64_t count, const int64_t* offsets, int64_t reduced, EpsilonMode mode) {
   const Gathered at{offsets};
-  const int threads = get_num_threads();
-#pragma omp parallel for num_threads(threads) \
-    schedule(static) if (threads > 1 && count * reduced >= kParallelMin)
-  for (int64_t k = 0; k < count; ++k) {
+  const int threads = count * reduced >= kParallelMin ? get_num_threads() : 1;
+  parallel_for(count, threads, [&](int64_t k) {
     const T* v = x + bases[k];
     const Scale sc = scale_from_denominator(denom[k], v, reduced, at, mode);
     backward_vector(v, dy + bases[k], dx + bases[k], reduced, at, sc);
-  }
+  });
 }
 
 // ---- the naive twin ----

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/dnnl_context.h"
+#include "kernels/cpu/parallel.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -167,14 +168,20 @@ void gemv_forward(const float* a, const float* b, const float* bias, float* c, i
   float* partial = gemv_partials(static_cast<std::size_t>(chunks * n));
   const bool backwards = walk_backwards(b);
   const int threads = k * n >= kGemvParallelMin ? static_cast<int>(std::min<int64_t>(get_num_threads(), chunks)) : 1;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+  // Thread t of nt walks chunks [chunks·t/nt, chunks·(t+1)/nt); one thread walks them all without
+  // entering an OpenMP region (kernels/cpu/parallel.h: a region costs more than a small product).
+  const auto walk = [&](int64_t t, int64_t nt) {
     const int64_t begin = chunks * t / nt, end = chunks * (t + 1) / nt;
     for (int64_t i = begin; i < end; ++i) {
       const int64_t chunk = backwards ? begin + end - 1 - i : i;
       gemv_chunk(a, b, chunk * rows, std::min(k, (chunk + 1) * rows), n, partial + chunk * n);
     }
+  };
+  if (threads == 1) {
+    walk(0, 1);
+  } else {
+#pragma omp parallel num_threads(threads)
+    walk(omp_get_thread_num(), omp_get_num_threads());
   }
   if (bias) std::memcpy(c, bias, sizeof(float) * static_cast<std::size_t>(n));
   else std::memset(c, 0, sizeof(float) * static_cast<std::size_t>(n));
@@ -255,8 +262,8 @@ void bias_backward(const T* dy, T* dbias, int64_t rows, int64_t n) {
   // Columns in blocks of 64 per thread; rows summed in order in double (deterministic).
   constexpr int64_t kBlock = 64;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for num_threads(get_num_threads()) if (blocks > 1 && rows * n > 65536)
-  for (int64_t blk = 0; blk < blocks; ++blk) {
+  const int threads = blocks > 1 && rows * n > 65536 ? get_num_threads() : 1;
+  parallel_for(blocks, threads, [=](int64_t blk) {
     const int64_t c0 = blk * kBlock, width = std::min(kBlock, n - c0);
     double acc[kBlock] = {};
     for (int64_t r = 0; r < rows; ++r) {
@@ -264,7 +271,7 @@ void bias_backward(const T* dy, T* dbias, int64_t rows, int64_t n) {
       for (int64_t j = 0; j < width; ++j) acc[j] += static_cast<double>(row[j]);
     }
     for (int64_t j = 0; j < width; ++j) dbias[c0 + j] = static_cast<T>(acc[j]);
-  }
+  });
 }
 
 template void matmul_reference<float>(const float*, const float*, const float*, float*, const MatmulDims&);

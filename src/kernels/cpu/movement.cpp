@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/parallel.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -57,15 +58,14 @@ void copy_rows(const T* x, T* y, int rank, const int64_t* out_shape, const int64
   const int last = rank - 1;
   const int64_t row = out_shape[last];
   const int64_t rows = n / row;
-#pragma omp parallel for num_threads(get_num_threads()) if (n > kParallelElements)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for(rows, n > kParallelElements ? get_num_threads() : 1, [&](int64_t r) {
     int64_t rest = r, x_offset = 0;
     for (int k = last - 1; k >= 0; --k) {
       x_offset += (rest % out_shape[k]) * x_strides[k];
       rest /= out_shape[k];
     }
     std::memcpy(y + r * row, x + x_offset, static_cast<std::size_t>(row) * sizeof(T));
-  }
+  });
 }
 
 // Axis q is contiguous in x and axis `last` in y: transpose the (q, last) planes tile by tile.
@@ -81,8 +81,7 @@ void transpose_planes(const T* x, T* y, int rank, const int64_t* out_shape, cons
   const int64_t extent_q = out_shape[q], extent_last = out_shape[last];
   const int64_t tiles_q = (extent_q + kTile - 1) / kTile, tiles_last = (extent_last + kTile - 1) / kTile;
   const int64_t tasks = n / (extent_q * extent_last) * tiles_q * tiles_last;
-#pragma omp parallel for num_threads(get_num_threads()) if (n > kParallelElements)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, n > kParallelElements ? get_num_threads() : 1, [&](int64_t t) {
     const int64_t i_begin = (t / tiles_last) % tiles_q * kTile, j_begin = t % tiles_last * kTile;
     int64_t rest = t / (tiles_last * tiles_q);
     int64_t x_offset = 0, y_offset = 0, y_stride = 1, y_stride_q = 0;
@@ -107,7 +106,7 @@ void transpose_planes(const T* x, T* y, int rank, const int64_t* out_shape, cons
       T* y_run = y + y_offset + (i_begin + i) * y_stride_q + j_begin;
       for (int64_t j = 0; j < cols_j; ++j) y_run[j] = tile[i * kTile + j];
     }
-  }
+  });
 }
 
 }  // namespace
@@ -143,29 +142,26 @@ void permute_reference(const T* x, T* y, int rank, const int64_t* x_shape, const
 template <class T>
 void slice_forward(const T* x, T* y, int64_t outer, int64_t x_row, int64_t y_row, int64_t offset) {
   if (y_row == 0) return;
-#pragma omp parallel for num_threads(get_num_threads()) if (outer * y_row > kParallelElements)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, outer * y_row > kParallelElements ? get_num_threads() : 1, [&](int64_t o) {
     std::memcpy(y + o * y_row, x + o * x_row + offset, static_cast<std::size_t>(y_row) * sizeof(T));
-  }
+  });
 }
 
 template <class T>
 void slice_backward(const T* dy, T* dx, int64_t outer, int64_t x_row, int64_t dy_row, int64_t offset) {
-#pragma omp parallel for num_threads(get_num_threads()) if (outer * dy_row > kParallelElements)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, outer * dy_row > kParallelElements ? get_num_threads() : 1, [&](int64_t o) {
     const T* src = dy + o * dy_row;
     T* dst = dx + o * x_row + offset;
     for (int64_t c = 0; c < dy_row; ++c) dst[c] += src[c];
-  }
+  });
 }
 
 template <class T>
 void concat_forward(const T* x, T* y, int64_t outer, int64_t x_row, int64_t y_row, int64_t offset) {
   if (x_row == 0) return;
-#pragma omp parallel for num_threads(get_num_threads()) if (outer * x_row > kParallelElements)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, outer * x_row > kParallelElements ? get_num_threads() : 1, [&](int64_t o) {
     std::memcpy(y + o * y_row + offset, x + o * x_row, static_cast<std::size_t>(x_row) * sizeof(T));
-  }
+  });
 }
 
 template void permute_forward<float>(const float*, float*, int, const int64_t*, const int64_t*);

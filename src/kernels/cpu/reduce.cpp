@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "kernels/cpu/parallel.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -23,24 +24,27 @@ void sum_forward(const T* x, T* out, int64_t outer, int64_t reduce, int64_t inne
   if (inner == 1) {
     if (outer == 1) {
       Acc<T> acc = 0;
+      if (threads == 1) {  // no OpenMP region for one thread (kernels/cpu/parallel.h)
+#pragma omp simd reduction(+ : acc)
+        for (int64_t r = 0; r < reduce; ++r) acc += static_cast<Acc<T>>(x[r]);
+      } else {
 #pragma omp parallel for simd reduction(+ : acc) num_threads(threads)
-      for (int64_t r = 0; r < reduce; ++r) acc += static_cast<Acc<T>>(x[r]);
+        for (int64_t r = 0; r < reduce; ++r) acc += static_cast<Acc<T>>(x[r]);
+      }
       out[0] = static_cast<T>(acc);
       return;
     }
-#pragma omp parallel for num_threads(threads)
-    for (int64_t o = 0; o < outer; ++o) {
+    parallel_for(outer, threads, [=](int64_t o) {
       const T* row = x + o * reduce;
       Acc<T> acc = 0;
 #pragma omp simd reduction(+ : acc)
       for (int64_t r = 0; r < reduce; ++r) acc += static_cast<Acc<T>>(row[r]);
       out[o] = static_cast<T>(acc);
-    }
+    });
     return;
   }
   if (outer >= threads) {
-#pragma omp parallel for num_threads(threads)
-    for (int64_t o = 0; o < outer; ++o) {
+    parallel_for(outer, threads, [=](int64_t o) {
       T* dst = out + o * inner;
       for (int64_t i = 0; i < inner; ++i) dst[i] = T(0);
       for (int64_t r = 0; r < reduce; ++r) {
@@ -48,26 +52,24 @@ void sum_forward(const T* x, T* out, int64_t outer, int64_t reduce, int64_t inne
 #pragma omp simd
         for (int64_t i = 0; i < inner; ++i) dst[i] += src[i];
       }
-    }
+    });
     return;
   }
   // Few outer blocks: split the inner axis across threads instead.
   for (int64_t o = 0; o < outer; ++o) {
     T* dst = out + o * inner;
-#pragma omp parallel for num_threads(threads)
-    for (int64_t i = 0; i < inner; ++i) {
+    parallel_for(inner, threads, [=](int64_t i) {
       T acc = T(0);
       for (int64_t r = 0; r < reduce; ++r) acc += x[(o * reduce + r) * inner + i];
       dst[i] = acc;
-    }
+    });
   }
 }
 
 template <class T>
 void max_forward(const T* x, T* out, int64_t* argmax, int64_t outer, int64_t reduce, int64_t inner) {
   const int threads = threads_for(outer * reduce * inner);
-#pragma omp parallel for num_threads(threads)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, threads, [=](int64_t o) {
     for (int64_t i = 0; i < inner; ++i) {
       const T* src = x + o * reduce * inner + i;
       T best = src[0];
@@ -82,18 +84,17 @@ void max_forward(const T* x, T* out, int64_t* argmax, int64_t outer, int64_t red
       out[o * inner + i] = best;
       argmax[o * inner + i] = at;
     }
-  }
+  });
 }
 
 template <class T>
 void max_backward(const T* dy, const int64_t* argmax, T* dx, int64_t outer, int64_t reduce, int64_t inner) {
   const int threads = threads_for(outer * inner);
-#pragma omp parallel for num_threads(threads)
-  for (int64_t o = 0; o < outer; ++o) {
+  parallel_for(outer, threads, [=](int64_t o) {
     for (int64_t i = 0; i < inner; ++i) {
       dx[(o * reduce + argmax[o * inner + i]) * inner + i] += dy[o * inner + i];
     }
-  }
+  });
 }
 
 template <class T>

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/unary.h"
 #include "normnet/threading.h"
 
@@ -24,12 +25,11 @@ void for_each_task(int64_t outer, int64_t K, int64_t inner, const Work& work) {
   const int64_t tiles = (inner + kTile - 1) / kTile;
   const int64_t tasks = outer * tiles;
   const bool parallel = tasks > 1 && outer * K * inner >= kGrain;
-#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (parallel)
-  for (int64_t t = 0; t < tasks; ++t) {
+  parallel_for(tasks, parallel ? get_num_threads() : 1, [&](int64_t t) {
     const int64_t o = t / tiles;
     const int64_t j0 = (t % tiles) * kTile;
     work(o, j0, std::min(kTile, inner - j0));
-  }
+  });
 }
 
 template <class T>
@@ -214,8 +214,7 @@ void log_softmax_reference(const T* x, T* y, int64_t outer, int64_t K, int64_t i
 template <class T>
 double sparse_softmax_cross_entropy_forward(const T* logits, const int64_t* labels, int64_t N, int64_t C,
                                             double* lse, double* row_loss) {
-#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (N > 1 && N * C >= kGrain)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(N, N > 1 && N * C >= kGrain ? get_num_threads() : 1, [=](int64_t n) {
     const T* row = logits + n * C;
     const T m = row_max(row, C);
     double s = 0.0;
@@ -223,7 +222,7 @@ double sparse_softmax_cross_entropy_forward(const T* logits, const int64_t* labe
     for (int64_t c = 0; c < C; ++c) s += simd_exp(row[c] - m);
     lse[n] = static_cast<double>(m) + std::log(s);
     row_loss[n] = lse[n] - static_cast<double>(row[labels[n]]);
-  }
+  });
   double total = 0.0;
   for (int64_t n = 0; n < N; ++n) total += row_loss[n];
   return total;
@@ -232,15 +231,14 @@ double sparse_softmax_cross_entropy_forward(const T* logits, const int64_t* labe
 template <class T>
 void sparse_softmax_cross_entropy_backward(const T* logits, const int64_t* labels, const double* lse, double scale,
                                            int64_t N, int64_t C, T* dlogits) {
-#pragma omp parallel for num_threads(get_num_threads()) schedule(static) if (N > 1 && N * C >= kGrain)
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(N, N > 1 && N * C >= kGrain ? get_num_threads() : 1, [=](int64_t n) {
     const T* row = logits + n * C;
     T* drow = dlogits + n * C;
     const double shift = lse[n];
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) drow[c] += static_cast<T>(scale * std::exp(static_cast<double>(row[c]) - shift));
     drow[labels[n]] -= static_cast<T>(scale);
-  }
+  });
 }
 
 // Explicit instantiations for float and double.
