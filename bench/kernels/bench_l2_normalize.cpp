@@ -1,7 +1,10 @@
 // L2 normalization, forward and forward+backward, through ops::l2_normalize (the real path: the
 // caching allocator, the tape, GradSink's zero-filled buffer) and through the raw fused kernel.
 // Bytes/s count the minimum traffic: forward reads x and writes y (2·N·4 bytes); forward+backward
-// also reads x and dy and writes dx (5·N·4 bytes). Compare with BM_MemoryCopy of the same run.
+// also reads x and dy and writes dx (5·N·4 bytes). Compare with BM_MemoryCopy of the same run, and
+// with BM_L2NormalizeTrafficFloor: the same streams with trivial arithmetic, the machine's limit
+// for this traffic (on the benchmark machine the four tensors of the channels case, 103 MB, do not
+// stay in cache while the copy's two do; docs/benchmarks.md).
 //   NORMNET_NUM_THREADS=2 build/bench/bench_kernels --benchmark_filter='MemoryCopy|L2Normalize'
 #include <benchmark/benchmark.h>
 
@@ -93,7 +96,29 @@ void BM_L2NormalizeForwardBackwardKernel(benchmark::State& state, Shape shape, s
                                                 0.0);
     normnet::kernels::cpu::l2_normalize_backward(x.data<float>(), dy.data<float>(), denom.data<double>(),
                                                  dx.data<float>(), v.outer, v.reduced, v.inner,
-                                                 normnet::EpsilonMode::kExact);
+                                                 normnet::EpsilonMode::kExact, /*overwrite=*/true);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, shape, 5);
+}
+
+// The machine's limit for the fused kernels' memory traffic: the same streams (forward: read x,
+// write y; backward: read x and dy, write dx), split between the threads as the kernels split their
+// rows, with one multiply-add per element instead of the normalization.
+void BM_L2NormalizeTrafficFloor(benchmark::State& state, Shape shape, std::vector<int>) {
+  const int64_t n = numel(shape);
+  const Tensor x = Tensor::randn(shape, 1), dy = Tensor::randn(shape, 2);
+  Tensor y = Tensor::zeros(shape), dx = Tensor::zeros(shape);
+  const float* xp = x.data<float>();
+  const float* gp = dy.data<float>();
+  float* yp = y.data<float>();
+  float* dxp = dx.data<float>();
+  const int threads = normnet::get_num_threads();
+  for (auto _ : state) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] * 0.5f;
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (int64_t i = 0; i < n; ++i) dxp[i] = gp[i] * 0.5f - xp[i] * 0.25f;
     benchmark::ClobberMemory();
   }
   set_counters(state, shape, 5);
@@ -116,7 +141,8 @@ int register_benchmarks() {
       {"BM_L2NormalizeForwardOp", BM_L2NormalizeForwardOp},
       {"BM_L2NormalizeForwardBackwardOp", BM_L2NormalizeForwardBackwardOp},
       {"BM_L2NormalizeForwardKernel", BM_L2NormalizeForwardKernel},
-      {"BM_L2NormalizeForwardBackwardKernel", BM_L2NormalizeForwardBackwardKernel}};
+      {"BM_L2NormalizeForwardBackwardKernel", BM_L2NormalizeForwardBackwardKernel},
+      {"BM_L2NormalizeTrafficFloor", BM_L2NormalizeTrafficFloor}};
   for (const auto& [name, fn] : benchmarks) {
     for (const Case& c : cases) {
       benchmark::RegisterBenchmark((std::string(name) + "/" + c.name).c_str(), fn, c.shape, c.axes)

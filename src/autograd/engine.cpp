@@ -97,10 +97,19 @@ void GradSink::add(std::size_t i, const Tensor& g) {
 }
 
 Tensor GradSink::buffer(std::size_t i) {
+  bool overwrite = false;
+  Tensor g = buffer(i, overwrite);
+  if (overwrite)
+    std::memset(g.impl()->storage->data(), 0, static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype()));
+  return g;
+}
+
+Tensor GradSink::buffer(std::size_t i, bool& overwrite) {
   const Tensor& input = node_.inputs[i];
   GradEntry& e = entry(i);
-  if (!e.grad.defined()) {
-    e.grad = Tensor::zeros(input.shape(), input.dtype());
+  overwrite = !e.grad.defined();
+  if (overwrite) {
+    e.grad = Tensor::empty(input.shape(), input.dtype());
     e.owned = true;
   } else if (!e.owned) {
     e.grad = e.grad.clone();

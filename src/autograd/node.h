@@ -40,6 +40,10 @@ class GradSink {
   void add(std::size_t i, const Tensor& g);
   // Input i's gradient buffer, zero-filled on first use, for kernels that add into it.
   [[nodiscard]] Tensor buffer(std::size_t i);
+  // The same without the zero fill, for kernels that can either write or add: `overwrite` is set
+  // when the buffer is new (its contents undefined: the kernel must write every element) and
+  // cleared when it holds an earlier gradient (the kernel adds).
+  [[nodiscard]] Tensor buffer(std::size_t i, bool& overwrite);
 
  private:
   GradEntry& entry(std::size_t i);

@@ -146,14 +146,14 @@ void run_forward(const Plan& p, const Tensor& x, Tensor& y, double* denom, Epsil
 
 template <class T>
 void run_backward(const Plan& p, const Tensor& x, const Tensor& dy, const double* denom, Tensor& dx,
-                  EpsilonMode mode) {
+                  EpsilonMode mode, bool overwrite) {
   if (p.fused) {
     kernels::cpu::l2_normalize_backward(x.data<T>(), dy.data<T>(), denom, dx.data<T>(), p.outer, p.reduced,
-                                        p.inner, mode);
+                                        p.inner, mode, overwrite);
   } else {
     kernels::cpu::l2_normalize_backward_strided(x.data<T>(), dy.data<T>(), denom, dx.data<T>(),
                                                 p.bases.data(), p.vectors(), p.offsets.data(), p.reduced,
-                                                mode);
+                                                mode, overwrite);
   }
 }
 
@@ -195,11 +195,12 @@ Tensor l2_normalize(const Tensor& x, L2NormalizeOptions opts) {
   // Where a compatibility mode's s overflowed (float32 vectors near 1e20), n = Inf: y = 0, dv = 0.
   detail::record(y, kOp, {x}, [xd = x.detach(), denom, plan, mode](const Tensor& dy, detail::GradSink& sink) {
     if (!sink.wants(0)) return;
-    Tensor dx = sink.buffer(0);
+    bool overwrite = false;  // a new gradient buffer is written, not zero-filled and added into
+    Tensor dx = sink.buffer(0, overwrite);
     if (xd.dtype() == DType::kFloat32)
-      run_backward<float>(plan, xd, dy, denom.data<double>(), dx, mode);
+      run_backward<float>(plan, xd, dy, denom.data<double>(), dx, mode, overwrite);
     else
-      run_backward<double>(plan, xd, dy, denom.data<double>(), dx, mode);
+      run_backward<double>(plan, xd, dy, denom.data<double>(), dx, mode, overwrite);
   });
   return y;
 }

@@ -145,6 +145,37 @@ TEST(L2NormalizeKernels, RowsMatchReference) {
   }
 }
 
+// Short float32 rows (on AVX-512 the one-lane-per-row kernels of l2_normalize_rows.cpp): lengths
+// around the 16-float vector and its masked tail, 32 and 64 (the unrolled copies); 27 rows (three
+// groups of eight and a tail), in every group ordinary rows beside rows that the fast formulas
+// leave to the general loop: zero, components of 1e-42 (subnormal: 1/‖v‖ overflows float), norms
+// of 1e-20, 1e30 and 3e37.
+TEST(L2NormalizeKernels, ShortRowsMixingEveryScaleMatchReference) {
+  const std::vector<double> scales = {1.0, 1e-20, 0.0, 1e-42, 1e30, 3e37, 1e-3, 7.0, 1e-8, 1e-14, 2.0};
+  for (EpsilonMode mode : kModes) {
+    for (int64_t n : {2, 3, 15, 16, 17, 32, 64, 100}) {
+      check_against_reference<float>(fused_problem(27, n, 1), false, scales, mode);
+    }
+  }
+}
+
+// Rows of one element: y = sign(v) exactly, and the gradient, mathematically 0, is dy·a − v·b
+// with a = 1/|v| and b = a²·⟨dy, y⟩·... rounded to float: within a few float ulps of |dy|/|v|
+// (the precision the float form of the backward promises), where the reference gives exactly 0.
+TEST(L2NormalizeKernels, OneElementRowsGiveTheSignAndANearZeroGradient) {
+  const Problem p = fused_problem(11, 1, 1);
+  const std::vector<float> x = vector_data<float>(p, {1.0, 1e-20, 1e30, 3.0, 1e-3}, 31);
+  const std::vector<float> dy = random_data<float>(11, 32);
+  std::vector<float> y(11), dx(11, 0.0f);
+  std::vector<double> denom(11);
+  l2_normalize_forward(x.data(), y.data(), denom.data(), 11, 1, 1, EpsilonMode::kExact, 0.0);
+  l2_normalize_backward(x.data(), dy.data(), denom.data(), dx.data(), 11, 1, 1, EpsilonMode::kExact);
+  for (int j = 0; j < 11; ++j) {
+    EXPECT_EQ(y[j], x[j] > 0 ? 1.0f : -1.0f) << j;
+    EXPECT_LE(std::abs(dx[j]), 0x1p-22 * std::abs(dy[j]) / std::abs(x[j])) << j;
+  }
+}
+
 TEST(L2NormalizeKernels, LongRowsSplitAcrossThreadsMatchReference) {
   for (EpsilonMode mode : kModes) {
     check_against_reference<float>(fused_problem(2, 70001, 1), false, {1.0, 1e-9}, mode);
@@ -201,16 +232,18 @@ TEST(L2NormalizeKernels, NonFiniteComponentMakesItsVectorNaN) {
   EXPECT_EQ(y[8], 0.0f);
 }
 
-TEST(L2NormalizeKernels, ResultsDoNotDependOnThreadCount) {
+// Forward and backward of `rows` rows of n floats on 1, 2 and 3 threads agree bit for bit.
+void check_thread_independence(int64_t rows, int64_t n, uint64_t seed) {
   const int saved = get_num_threads();
-  const std::vector<float> x = random_data<float>(3 * 50000, 3), dy = random_data<float>(3 * 50000, 4);
+  const std::vector<float> x = random_data<float>(rows * n, seed),
+                           dy = random_data<float>(rows * n, seed + 1);
   std::vector<std::vector<float>> ys, dxs;
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
     std::vector<float> y(x.size()), dx(x.size(), 0.0f);
-    std::vector<double> denom(3);
-    l2_normalize_forward(x.data(), y.data(), denom.data(), 3, 50000, 1, EpsilonMode::kExact, 0.0);
-    l2_normalize_backward(x.data(), dy.data(), denom.data(), dx.data(), 3, 50000, 1, EpsilonMode::kExact);
+    std::vector<double> denom(rows);
+    l2_normalize_forward(x.data(), y.data(), denom.data(), rows, n, 1, EpsilonMode::kExact, 0.0);
+    l2_normalize_backward(x.data(), dy.data(), denom.data(), dx.data(), rows, n, 1, EpsilonMode::kExact);
     ys.push_back(y);
     dxs.push_back(dx);
   }
@@ -219,6 +252,94 @@ TEST(L2NormalizeKernels, ResultsDoNotDependOnThreadCount) {
   EXPECT_EQ(ys[0], ys[2]);
   EXPECT_EQ(dxs[0], dxs[1]);
   EXPECT_EQ(dxs[0], dxs[2]);
+}
+
+TEST(L2NormalizeKernels, ResultsDoNotDependOnThreadCount) {
+  check_thread_independence(3, 50000, 3);  // long rows, reduced in chunks by all threads
+}
+
+TEST(L2NormalizeKernels, ShortRowResultsDoNotDependOnThreadCount) {
+  check_thread_independence(5003, 64, 5);  // row groups split between threads
+}
+
+// A row's values do not depend on the rows around it (its group of eight, the batch size): the
+// batch of 13 and each row alone agree bit for bit, forward and backward, in every mode.
+template <class T>
+void check_rows_independent_of_neighbours(EpsilonMode mode) {
+  SCOPED_TRACE(::testing::Message() << epsilon_mode_name(mode) << (sizeof(T) == 4 ? " float32" : " float64"));
+  constexpr int64_t kRows = 13, kN = 37;
+  const Problem p = fused_problem(kRows, kN, 1);
+  const std::vector<T> x = vector_data<T>(p, {1.0, 1e-3, 1e-8, 0.0, 1e-20, 5.0}, 11);
+  const std::vector<T> dy = random_data<T>(p.numel(), 12);
+  std::vector<T> y(p.numel()), dx(p.numel(), T(0));
+  std::vector<double> denom(kRows);
+  l2_normalize_forward(x.data(), y.data(), denom.data(), kRows, kN, 1, mode, 1e-12);
+  l2_normalize_backward(x.data(), dy.data(), denom.data(), dx.data(), kRows, kN, 1, mode);
+  for (int64_t o = 0; o < kRows; ++o) {
+    std::vector<T> y1(kN), dx1(kN, T(0));
+    double d1 = 0;
+    l2_normalize_forward(x.data() + o * kN, y1.data(), &d1, 1, kN, 1, mode, 1e-12);
+    l2_normalize_backward(x.data() + o * kN, dy.data() + o * kN, &d1, dx1.data(), 1, kN, 1, mode);
+    EXPECT_EQ(d1, denom[o]) << "row " << o;
+    EXPECT_EQ(y1, std::vector<T>(y.begin() + o * kN, y.begin() + (o + 1) * kN)) << "row " << o;
+    EXPECT_EQ(dx1, std::vector<T>(dx.begin() + o * kN, dx.begin() + (o + 1) * kN)) << "row " << o;
+  }
+}
+
+TEST(L2NormalizeKernels, RowResultsDoNotDependOnNeighbours) {
+  for (EpsilonMode mode : kModes) {
+    check_rows_independent_of_neighbours<float>(mode);
+    check_rows_independent_of_neighbours<double>(mode);
+  }
+}
+
+// overwrite = true writes every element of dx (here filled with NaN beforehand) with what adding
+// into zeros gives, on every layout path: short rows (zero and tiny vectors among them), long
+// rows, inner blocks, gathered vectors.
+template <class T>
+void check_overwrite(const Problem& p, bool strided, EpsilonMode mode) {
+  SCOPED_TRACE(::testing::Message() << "O=" << p.outer << " R=" << p.reduced << " I=" << p.inner
+                                    << (strided ? " strided" : " fused") << " mode "
+                                    << epsilon_mode_name(mode) << (sizeof(T) == 4 ? " float32" : " float64"));
+  const std::vector<T> x = vector_data<T>(p, kMixedScales, 21);
+  const std::vector<T> dy = random_data<T>(p.numel(), 22);
+  const int64_t count = static_cast<int64_t>(p.bases.size());
+  std::vector<T> y(p.numel());
+  std::vector<double> denom(count);
+  if (strided) {
+    l2_normalize_forward_strided(x.data(), y.data(), denom.data(), p.bases.data(), count, p.offsets.data(),
+                                 p.reduced, mode, 1e-12);
+  } else {
+    l2_normalize_forward(x.data(), y.data(), denom.data(), p.outer, p.reduced, p.inner, mode, 1e-12);
+  }
+  std::vector<T> added(p.numel(), T(0)), written(p.numel(), std::numeric_limits<T>::quiet_NaN());
+  for (auto [dx, overwrite] : {std::pair{&added, false}, std::pair{&written, true}}) {
+    if (strided) {
+      l2_normalize_backward_strided(x.data(), dy.data(), denom.data(), dx->data(), p.bases.data(), count,
+                                    p.offsets.data(), p.reduced, mode, overwrite);
+    } else {
+      l2_normalize_backward(x.data(), dy.data(), denom.data(), dx->data(), p.outer, p.reduced, p.inner, mode,
+                            overwrite);
+    }
+  }
+  for (std::size_t j = 0; j < added.size(); ++j) ASSERT_EQ(written[j], added[j]) << "element " << j;
+}
+
+TEST(L2NormalizeKernels, OverwriteWritesWhatAddingIntoZerosGives) {
+  Problem gathered{0, 24, 0, {}, {}};  // axes {0, 2} of [4, 5, 6], as GatheredVectorsMatchReference
+  for (int64_t j = 0; j < 5; ++j) gathered.bases.push_back(j * 6);
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t k = 0; k < 6; ++k) gathered.offsets.push_back(i * 30 + k);
+  gathered.outer = 1, gathered.inner = 5;  // numel() = 120
+  for (EpsilonMode mode : kModes) {
+    check_overwrite<float>(fused_problem(27, 64, 1), false, mode);
+    check_overwrite<float>(fused_problem(13, 21, 1), false, mode);
+    check_overwrite<double>(fused_problem(13, 21, 1), false, mode);
+    check_overwrite<float>(fused_problem(2, 40000, 1), false, mode);
+    check_overwrite<float>(fused_problem(6, 9, 70), false, mode);
+    check_overwrite<double>(fused_problem(6, 5, 3), false, mode);
+    check_overwrite<float>(gathered, true, mode);
+  }
 }
 
 TEST(L2NormalizeKernels, ForwardWithoutDenominatorBufferGivesSameValues) {

@@ -350,6 +350,28 @@ TEST(L2Normalize, BackwardAddsIntoExistingGradient) {
   for (int j = 0; j < 12; ++j) EXPECT_NEAR(again[j], 2 * rows[j] + cols[j], 1e-14) << j;
 }
 
+// The backward writes a new gradient buffer instead of zero-filling it and adding; where x already
+// has a gradient from another use (an alias, or a buffer a kernel filled) it must still add.
+// float32 rows of 64: the short-row kernels.
+TEST(L2Normalize, Float32RowsAddIntoGradientsOfOtherUses) {
+  Tensor x = Tensor::randn({20, 64}, 53).set_requires_grad(true);
+  const Tensor u = Tensor::randn({20, 64}, 54);
+  ops::l2_normalize(x).backward(u);
+  const auto alone = x.grad().to_vector<float>();
+  const auto upstream = u.to_vector<float>();
+  for (bool l2_first : {true, false}) {
+    x.zero_grad();
+    const Tensor l2 = ops::l2_normalize(x), scaled = x * 2.0;
+    (l2_first ? ops::add(l2, scaled) : ops::add(scaled, l2)).backward(u);
+    const auto both = x.grad().to_vector<float>();
+    for (int j = 0; j < 20 * 64; ++j) EXPECT_FLOAT_EQ(both[j], alone[j] + 2 * upstream[j]) << j;
+  }
+  x.zero_grad();
+  ops::add(ops::l2_normalize(x), ops::l2_normalize(x)).backward(u);
+  const auto twice = x.grad().to_vector<float>();
+  for (int j = 0; j < 20 * 64; ++j) EXPECT_EQ(twice[j], alone[j] + alone[j]) << j;
+}
+
 TEST(L2Normalize, ZeroUpstreamGivesZeroGradient) {
   for (EpsilonMode mode : kModes) {
     Tensor x = scaled_rows<float>({1.0, 0.0, 1e-9, 1e30}, 6, 61).set_requires_grad(true);

@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/cpu/l2_normalize_rows.h"
 #include "kernels/cpu/parallel.h"
 #include "normnet/threading.h"
 
@@ -14,14 +15,13 @@ namespace normnet::kernels::cpu {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// Exact mode. A sum of squares s in [2^-960, DBL_MAX] lost nothing that matters to underflow or
-// overflow, so d = sqrt(s) lies in [2^-480, 2^512] and y = v·(1/d) needs no rescaling. A float32
-// vector always lands there when it is non-zero and finite (its squares, summed in double, are
-// >= 2^-298). Otherwise (float64 extremes, zero, Inf) the vector is rescaled by σ = 2^±600, picked
-// from max|v|: multiplying by a power of two is exact, the idea of LAPACK's dnrm2.
-constexpr double kTinySum = 0x1p-960;
-constexpr double kSafeLow = 0x1p-480;
-constexpr double kSafeHigh = 0x1p512;
+// The exact mode's fast ranges (kTinySum, kSafeLow, kSafeHigh; see l2_normalize_rows.h). Outside
+// them (float64 extremes, zero, Inf) a vector is rescaled by σ = 2^±600, picked from max|v|:
+// multiplying by a power of two is exact, the idea of LAPACK's dnrm2.
+using l2_rows::float_safe;
+using l2_rows::kSafeHigh;
+using l2_rows::kSafeLow;
+using l2_rows::kTinySum;
 // Fewer elements than this run on one thread (an OpenMP fork costs about a microsecond).
 constexpr int64_t kParallelMin = int64_t{1} << 16;
 // Vectors at least 2·kChunk long are reduced in fixed chunks by all threads (whole tensor,
@@ -29,7 +29,7 @@ constexpr int64_t kParallelMin = int64_t{1} << 16;
 constexpr int64_t kChunk = int64_t{1} << 14;
 constexpr int64_t kMaxChunks = 256;
 // Contiguous rows normalized together, phase by phase (see forward_row_group).
-constexpr int64_t kRowGroup = 8;
+constexpr int64_t kRowGroup = l2_rows::kGroup;
 // Inner positions reduced together by the (O, R, I) loop when I > 1 (stack arrays, no heap).
 constexpr int64_t kBlock = 64;
 
@@ -194,9 +194,6 @@ Scale scale_from_denominator(double d, const T* v, int64_t n, At at, EpsilonMode
   return rescaled(v, n, at, unused);
 }
 
-// A positive factor that float holds with full precision, far from overflow and underflow.
-inline bool float_safe(double f) { return f >= 0x1p-100 && f <= 0x1p100; }
-
 template <class T, class At>
 void scale_vector(const T* v, T* out, int64_t n, At at, const Scale& sc) {
   if constexpr (std::is_same_v<T, float> && std::is_same_v<At, Contiguous>) {
@@ -303,7 +300,8 @@ void forward_long_vector(const T* v, T* out, double* denom, int64_t n, const Rul
 }
 
 template <class T>
-void backward_long_vector(const T* v, const T* g, double d, T* dv, int64_t n, EpsilonMode mode) {
+void backward_long_vector(const T* v, const T* g, double d, T* dv, int64_t n, EpsilonMode mode,
+                          bool overwrite) {
   const Chunks chunks(n);
   const Scale sc = scale_from_denominator(d, v, n, Contiguous{}, mode);
   double partial[kMaxChunks] = {};
@@ -318,6 +316,7 @@ void backward_long_vector(const T* v, const T* g, double d, T* dv, int64_t n, Ep
 #pragma omp parallel for num_threads(get_num_threads()) schedule(static)
   for (int64_t c = 0; c < chunks.count; ++c) {
     const int64_t b = chunks.begin(c);
+    if (overwrite) std::fill_n(dv + b, chunks.size(c, n), T(0));
     add_vector_grad(v + b, g + b, dv + b, chunks.size(c, n), Contiguous{}, sc, t);
   }
 }
@@ -326,15 +325,16 @@ void backward_long_vector(const T* v, const T* g, double d, T* dv, int64_t n, Ep
 // Each phase runs over a group of independent rows before the next begins, so the rows' reduction
 // tails, square roots and divisions overlap instead of forming one long dependency chain per row.
 
-// Σv² of kRowGroup consecutive rows: one register of partial sums per row, so that the rows' add
-// chains run side by side.
-template <class T, class Acc>
+// Σv² of kRows consecutive rows: one register of partial sums per row, so that the rows' add
+// chains run side by side. Each row's sum has the same order whatever kRows is (a tail group runs
+// its rows one at a time), so a row's result does not depend on its position in the batch.
+template <class T, class Acc, int64_t kRows>
 void group_sum_squares(const T* x, int64_t n, Acc* s) {
   constexpr int64_t L = 64 / static_cast<int64_t>(sizeof(Acc));
-  Acc acc[kRowGroup][L] = {};
+  Acc acc[kRows][L] = {};
   int64_t r = 0;
   for (; r + L <= n; r += L) {
-    for (int64_t g = 0; g < kRowGroup; ++g) {
+    for (int64_t g = 0; g < kRows; ++g) {
 #pragma omp simd
       for (int64_t l = 0; l < L; ++l) {
         const auto w = static_cast<Acc>(x[g * n + r + l]);
@@ -342,7 +342,7 @@ void group_sum_squares(const T* x, int64_t n, Acc* s) {
       }
     }
   }
-  for (int64_t g = 0; g < kRowGroup; ++g) {
+  for (int64_t g = 0; g < kRows; ++g) {
     for (int64_t l = 0; l < n - r; ++l) {
       const auto w = static_cast<Acc>(x[g * n + r + l]);
       acc[g][l] += w * w;
@@ -351,14 +351,32 @@ void group_sum_squares(const T* x, int64_t n, Acc* s) {
   }
 }
 
+// One row through the general path (the rows that l2_rows leaves: zero, Inf, NaN, extreme norms).
+template <class T, class Acc>
+void forward_row(const T* v, T* out, double* denom, int64_t n, const Rule& rule) {
+  double d;
+  const Scale sc = finalize<T, Acc>(sum_squares<T, Acc>(v, n, Contiguous{}), v, n, Contiguous{}, rule, d);
+  if (denom) *denom = d;
+  scale_vector(v, out, n, Contiguous{}, sc);
+}
+
 template <class T, class Acc>
 void forward_row_group(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<Acc, double> && l2_rows::kAvailable) {
+    // float32 in the exact mode (the only one that sums float32 in double): one lane per row.
+    for (unsigned rest = l2_rows::exact_forward(x, y, denom, static_cast<int>(rows), n); rest != 0;
+         rest &= rest - 1) {
+      const int g = __builtin_ctz(rest);
+      forward_row<T, Acc>(x + g * n, y + g * n, denom ? denom + g : nullptr, n, rule);
+    }
+    return;
+  }
   Acc s[kRowGroup];
   Scale sc[kRowGroup];
   if (rows == kRowGroup) {
-    group_sum_squares<T, Acc>(x, n, s);
+    group_sum_squares<T, Acc, kRowGroup>(x, n, s);
   } else {
-    for (int64_t g = 0; g < rows; ++g) s[g] = sum_squares<T, Acc>(x + g * n, n, Contiguous{});
+    for (int64_t g = 0; g < rows; ++g) group_sum_squares<T, Acc, 1>(x + g * n, n, s + g);
   }
   for (int64_t g = 0; g < rows; ++g) {
     double d;
@@ -384,9 +402,24 @@ void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, cons
   });
 }
 
+// `overwrite`: dx holds garbage, and every row is written (the general loops add, so the rows
+// they take are zeroed first, while they are in cache).
 template <class T>
 void backward_row_group(const T* x, const T* dy, const double* denom, T* dx, int64_t rows, int64_t n,
-                        EpsilonMode mode) {
+                        EpsilonMode mode, bool overwrite) {
+  const auto general = [&](int64_t g) {
+    if (overwrite) std::fill_n(dx + g * n, n, T(0));
+    const Scale sc = scale_from_denominator(denom[g], x + g * n, n, Contiguous{}, mode);
+    backward_vector(x + g * n, dy + g * n, dx + g * n, n, Contiguous{}, sc);
+  };
+  if constexpr (std::is_same_v<T, float> && l2_rows::kAvailable) {
+    for (unsigned rest = l2_rows::backward(x, dy, denom, dx, static_cast<int>(rows), n, mode, overwrite);
+         rest != 0; rest &= rest - 1) {
+      general(__builtin_ctz(rest));
+    }
+    return;
+  }
+  if (overwrite) std::fill_n(dx, rows * n, T(0));
   Scale sc[kRowGroup];
   double t[kRowGroup];
   for (int64_t g = 0; g < rows; ++g) sc[g] = scale_from_denominator(denom[g], x + g * n, n, Contiguous{}, mode);
@@ -396,17 +429,18 @@ void backward_row_group(const T* x, const T* dy, const double* denom, T* dx, int
 
 template <class T>
 void backward_rows(const T* x, const T* dy, const double* denom, T* dx, int64_t rows, int64_t n,
-                   EpsilonMode mode) {
+                   EpsilonMode mode, bool overwrite) {
   if (n >= 2 * kChunk) {
     for (int64_t o = 0; o < rows; ++o)
-      backward_long_vector(x + o * n, dy + o * n, denom[o], dx + o * n, n, mode);
+      backward_long_vector(x + o * n, dy + o * n, denom[o], dx + o * n, n, mode, overwrite);
     return;
   }
   const int threads = rows * n >= kParallelMin ? get_num_threads() : 1;
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
   parallel_for(groups, threads, [&](int64_t k) {
     const int64_t o = k * kRowGroup;
-    backward_row_group(x + o * n, dy + o * n, denom + o, dx + o * n, std::min(kRowGroup, rows - o), n, mode);
+    backward_row_group(x + o * n, dy + o * n, denom + o, dx + o * n, std::min(kRowGroup, rows - o), n, mode,
+                       overwrite);
   });
 }
 
@@ -440,7 +474,10 @@ void forward_block(const T* xb, T* yb, double* denom, int64_t n, int64_t inner, 
 
 template <class T>
 void backward_block(const T* xb, const T* gb, const double* denom, T* dxb, int64_t n, int64_t inner,
-                    int64_t w, EpsilonMode mode) {
+                    int64_t w, EpsilonMode mode, bool overwrite) {
+  if (overwrite) {
+    for (int64_t r = 0; r < n; ++r) std::fill_n(dxb + r * inner, w, T(0));
+  }
   Scale sc[kBlock];
   double inv[kBlock];
   double t[kBlock] = {};
@@ -499,8 +536,8 @@ void l2_normalize_forward(const T* x, T* y, double* denom, int64_t outer, int64_
 
 template <class T>
 void l2_normalize_backward(const T* x, const T* dy, const double* denom, T* dx, int64_t outer,
-                           int64_t reduced, int64_t inner, EpsilonMode mode) {
-  if (inner == 1) return backward_rows(x, dy, denom, dx, outer, reduced, mode);
+                           int64_t reduced, int64_t inner, EpsilonMode mode, bool overwrite) {
+  if (inner == 1) return backward_rows(x, dy, denom, dx, outer, reduced, mode, overwrite);
   const int64_t blocks = (inner + kBlock - 1) / kBlock;
   const int threads = outer * reduced * inner >= kParallelMin ? get_num_threads() : 1;
   parallel_for(outer * blocks, threads, [&](int64_t item) {
@@ -508,7 +545,7 @@ void l2_normalize_backward(const T* x, const T* dy, const double* denom, T* dx, 
     const int64_t i0 = (item % blocks) * kBlock;
     const int64_t offset = o * reduced * inner + i0;
     backward_block(x + offset, dy + offset, denom + o * inner + i0, dx + offset, reduced, inner,
-                   std::min(kBlock, inner - i0), mode);
+                   std::min(kBlock, inner - i0), mode, overwrite);
   });
 }
 
@@ -532,12 +569,16 @@ void l2_normalize_forward_strided(const T* x, T* y, double* denom, const int64_t
 
 template <class T>
 void l2_normalize_backward_strided(const T* x, const T* dy, const double* denom, T* dx, const int64_t* bases,
-                                   int64_t count, const int64_t* offsets, int64_t reduced, EpsilonMode mode) {
+                                   int64_t count, const int64_t* offsets, int64_t reduced, EpsilonMode mode,
+                                   bool overwrite) {
   const Gathered at{offsets};
   const int threads = count * reduced >= kParallelMin ? get_num_threads() : 1;
   parallel_for(count, threads, [&](int64_t k) {
     const T* v = x + bases[k];
     const Scale sc = scale_from_denominator(denom[k], v, reduced, at, mode);
+    if (overwrite) {
+      for (int64_t r = 0; r < reduced; ++r) dx[bases[k] + offsets[r]] = T(0);
+    }
     backward_vector(v, dy + bases[k], dx + bases[k], reduced, at, sc);
   });
 }
@@ -618,12 +659,12 @@ void l2_normalize_backward_reference(const T* x, const T* dy, T* dx, const int64
 template void l2_normalize_forward<float>(const float*, float*, double*, int64_t, int64_t, int64_t,
                                           EpsilonMode, double);
 template void l2_normalize_backward<float>(const float*, const float*, const double*, float*, int64_t,
-                                           int64_t, int64_t, EpsilonMode);
+                                           int64_t, int64_t, EpsilonMode, bool);
 template void l2_normalize_forward_strided<float>(const float*, float*, double*, const int64_t*, int64_t,
                                                   const int64_t*, int64_t, EpsilonMode, double);
 template void l2_normalize_backward_strided<float>(const float*, const float*, const double*, float*,
                                                    const int64_t*, int64_t, const int64_t*, int64_t,
-                                                   EpsilonMode);
+                                                   EpsilonMode, bool);
 template void l2_normalize_forward_reference<float>(const float*, float*, const int64_t*, int64_t,
                                                     const int64_t*, int64_t, EpsilonMode, double);
 template void l2_normalize_backward_reference<float>(const float*, const float*, float*, const int64_t*,
@@ -632,12 +673,12 @@ template void l2_normalize_backward_reference<float>(const float*, const float*,
 template void l2_normalize_forward<double>(const double*, double*, double*, int64_t, int64_t, int64_t,
                                            EpsilonMode, double);
 template void l2_normalize_backward<double>(const double*, const double*, const double*, double*, int64_t,
-                                            int64_t, int64_t, EpsilonMode);
+                                            int64_t, int64_t, EpsilonMode, bool);
 template void l2_normalize_forward_strided<double>(const double*, double*, double*, const int64_t*, int64_t,
                                                    const int64_t*, int64_t, EpsilonMode, double);
 template void l2_normalize_backward_strided<double>(const double*, const double*, const double*, double*,
                                                     const int64_t*, int64_t, const int64_t*, int64_t,
-                                                    EpsilonMode);
+                                                    EpsilonMode, bool);
 template void l2_normalize_forward_reference<double>(const double*, double*, const int64_t*, int64_t,
                                                      const int64_t*, int64_t, EpsilonMode, double);
 template void l2_normalize_backward_reference<double>(const double*, const double*, double*, const int64_t*,

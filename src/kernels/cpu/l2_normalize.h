@@ -6,7 +6,9 @@
 // offsets instead. `denom` (one double per vector, may be null when no backward will follow)
 // receives the denominator d the forward divided by: y = v / |d|, negative d marking a clamped
 // vector (TF: Σv² < ε, PyTorch: ‖v‖ < ε), d = 0 an exact-mode zero vector, d = NaN a vector that
-// held NaN or Inf. The backward reads x, dy and that d and ADDS into dx.
+// held NaN or Inf. The backward reads x, dy and that d and ADDS into dx, or, with `overwrite`,
+// writes every element of dx (whose old contents, NaN included, are then ignored): a fresh
+// gradient buffer needs no zero fill.
 #pragma once
 
 #include <cstdint>
@@ -19,10 +21,10 @@ namespace normnet::kernels::cpu {
 template <class T>
 void l2_normalize_forward(const T* x, T* y, double* denom, int64_t outer, int64_t reduced, int64_t inner,
                           EpsilonMode mode, double epsilon);
-// x, dy, dx [O, R, I]; denom [O, I] from the forward. dx += ∂L/∂x.
+// x, dy, dx [O, R, I]; denom [O, I] from the forward. dx += ∂L/∂x (dx = ∂L/∂x if overwrite).
 template <class T>
 void l2_normalize_backward(const T* x, const T* dy, const double* denom, T* dx, int64_t outer,
-                           int64_t reduced, int64_t inner, EpsilonMode mode);
+                           int64_t reduced, int64_t inner, EpsilonMode mode, bool overwrite = false);
 
 // Vector k has elements x[bases[k] + offsets[r]], r < R. denom [count] or null.
 template <class T>
@@ -30,7 +32,8 @@ void l2_normalize_forward_strided(const T* x, T* y, double* denom, const int64_t
                                   const int64_t* offsets, int64_t reduced, EpsilonMode mode, double epsilon);
 template <class T>
 void l2_normalize_backward_strided(const T* x, const T* dy, const double* denom, T* dx, const int64_t* bases,
-                                   int64_t count, const int64_t* offsets, int64_t reduced, EpsilonMode mode);
+                                   int64_t count, const int64_t* offsets, int64_t reduced, EpsilonMode mode,
+                                   bool overwrite = false);
 
 // Naive twins in the strided form (the most general): one vector at a time, sequential sums,
 // the exact mode in long double (whose range holds the square of every float64), compatibility
