@@ -130,12 +130,14 @@ struct Case {
   std::vector<int> axes;
 };
 
-// The three target shapes (last axis; channels of NHWC) and H, W of NHWC (the inner-block path).
+// The three target shapes (last axis; channels of NHWC), H and W of NHWC and the channels of NCHW
+// (PyTorch's F.normalize(x, dim=1)): the inner-block path.
 int register_benchmarks() {
   const Case cases[] = {{"rows_256x128", {256, 128}, {-1}},
                         {"rows_4096x512", {4096, 512}, {-1}},
                         {"nhwc_channels_32x56x56x64", {32, 56, 56, 64}, {-1}},
-                        {"nhwc_hw_32x56x56x64", {32, 56, 56, 64}, {1, 2}}};
+                        {"nhwc_hw_32x56x56x64", {32, 56, 56, 64}, {1, 2}},
+                        {"nchw_channels_32x64x56x56", {32, 64, 56, 56}, {1}}};
   using Fn = void (*)(benchmark::State&, Shape, std::vector<int>);
   const std::pair<const char*, Fn> benchmarks[] = {
       {"BM_L2NormalizeForwardOp", BM_L2NormalizeForwardOp},

@@ -185,8 +185,9 @@ TEST(L2NormalizeKernels, LongRowsSplitAcrossThreadsMatchReference) {
 
 TEST(L2NormalizeKernels, InnerBlocksMatchReference) {
   for (EpsilonMode mode : kModes) {
-    check_against_reference<float>(fused_problem(6, 9, 70), false, kMixedScales,
-                                   mode);  // a full and a partial block
+    check_against_reference<float>(fused_problem(6, 9, 40), false, kMixedScales, mode);  // narrow blocks
+    check_against_reference<float>(fused_problem(6, 9, 70), false, kMixedScales, mode);  // a partial wide one
+    check_against_reference<float>(fused_problem(3, 7, 1100), false, kMixedScales, mode);  // 512 + 512 + 76
     check_against_reference<double>(fused_problem(6, 5, 3), false, kMixedScales, mode);
     check_against_reference<float>(fused_problem(2, 300, 130), false, kMixedScales, mode);  // parallel blocks
   }
@@ -297,11 +298,12 @@ TEST(L2NormalizeKernels, RowResultsDoNotDependOnNeighbours) {
 // into zeros gives, on every layout path: short rows (zero and tiny vectors among them), long
 // rows, inner blocks, gathered vectors.
 template <class T>
-void check_overwrite(const Problem& p, bool strided, EpsilonMode mode) {
+void check_overwrite(const Problem& p, bool strided, EpsilonMode mode,
+                     const std::vector<double>& scales = kMixedScales) {
   SCOPED_TRACE(::testing::Message() << "O=" << p.outer << " R=" << p.reduced << " I=" << p.inner
                                     << (strided ? " strided" : " fused") << " mode "
                                     << epsilon_mode_name(mode) << (sizeof(T) == 4 ? " float32" : " float64"));
-  const std::vector<T> x = vector_data<T>(p, kMixedScales, 21);
+  const std::vector<T> x = vector_data<T>(p, scales, 21);
   const std::vector<T> dy = random_data<T>(p.numel(), 22);
   const int64_t count = static_cast<int64_t>(p.bases.size());
   std::vector<T> y(p.numel());
@@ -338,8 +340,14 @@ TEST(L2NormalizeKernels, OverwriteWritesWhatAddingIntoZerosGives) {
     check_overwrite<float>(fused_problem(2, 40000, 1), false, mode);
     check_overwrite<float>(fused_problem(6, 9, 70), false, mode);
     check_overwrite<double>(fused_problem(6, 5, 3), false, mode);
+    check_overwrite<float>(fused_problem(3, 7, 1100), false, mode);
+    check_overwrite<float>(fused_problem(5, 7, 40), false, mode);
     check_overwrite<float>(gathered, true, mode);
   }
+  // float64 vectors that take the rescaled path (subnormal and huge norms), rows and inner blocks.
+  const std::vector<double> extremes = {1e-320, 1.0, 1e300, 0.0};
+  check_overwrite<double>(fused_problem(8, 20, 1), false, EpsilonMode::kExact, extremes);
+  check_overwrite<double>(fused_problem(8, 20, 3), false, EpsilonMode::kExact, extremes);
 }
 
 TEST(L2NormalizeKernels, ForwardWithoutDenominatorBufferGivesSameValues) {
