@@ -1,6 +1,6 @@
 // Short float32 rows (inner == 1) of the L2-normalization kernels, eight at a time, with the
 // per-row scalars (sum, square root, reciprocal, backward factors) computed in one AVX-512 lane
-// per row, and the ranges inside which those fast formulas hold (shared with l2_normalize.cpp).
+// per row, and the ranges inside which those fast formulas hold (shared with l2_normalize_vector.h).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@ namespace normnet::kernels::cpu::l2_rows {
 // Exact mode. A sum of squares s in [2^-960, DBL_MAX] lost nothing that matters to underflow or
 // overflow, so d = sqrt(s) lies in [2^-480, 2^512] and y = v·(1/d) needs no rescaling. A float32
 // vector always lands there when it is non-zero and finite (its squares, summed in double, are
-// >= 2^-298); float64 extremes, zero and Inf take the rescaled path of l2_normalize.cpp.
+// >= 2^-298); float64 extremes, zero and Inf take the rescaled path of l2_normalize_vector.h.
 inline constexpr double kTinySum = 0x1p-960;
 inline constexpr double kSafeLow = 0x1p-480;
 inline constexpr double kSafeHigh = 0x1p512;
