@@ -31,7 +31,8 @@ inline constexpr bool kAvailable = false;  // the functions below are then never
 // Exact-mode forward of `rows` (<= kGroup) consecutive rows of n floats (x[g·n + r]). Writes y and
 // denom for every row whose s lies in [kTinySum, DBL_MAX] and whose 1/‖v‖ lies in
 // [2^-100, FLT_MAX] (the float32 split of scale_vector); returns the bitmask of the other rows
-// (zero, Inf, NaN, norms beyond 2^100), which it leaves untouched for the general loop.
+// (zero, Inf, NaN, norms above 2^100 or below 1/FLT_MAX), which it leaves untouched for the general
+// loop.
 unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n);
 
 // dx += ∂L/∂x (dx = ∂L/∂x when `overwrite`) for every row whose backward factors a = 1/|d| and
