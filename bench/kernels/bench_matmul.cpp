@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv2d_direct.h"
+#include "kernels/cpu/conv2d_pooled_backward.h"
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
@@ -295,5 +296,42 @@ void BM_Conv2ReluPool(benchmark::State& state) {
   state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_Conv2ReluPool)->ArgName("fused")->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- conv2's backward (dx and dkernel) behind a 2×2 max pool, batch 128 ----
+// pass 0: the dense chain (the pooled gradient scattered into dz at the argmaxes, then
+// conv2d_backward: oneDNN's backward data and weights); 1: conv2d_pooled_backward, only the
+// non-zero terms, from the pooled gradient and the argmax.
+void BM_Conv2PooledBackward(benchmark::State& state) {
+  const bool pooled = state.range(0) != 0;
+  const Conv2dDims d{128, 26, 26, 32, 3, 3, 64, 24, 24, 1, 1, 0, 0, 0, 0};
+  const Pool2dDims pd{128, 24, 24, 64, 2, 2, 12, 12, 2, 2, 0, 0};
+  if (pooled && !conv2d_pooled_backward_supported(d, pd)) {
+    state.SkipWithError("conv2d_pooled_backward does not take this shape in this build");
+    return;
+  }
+  const auto x = random_vector(d.n * d.h * d.w * d.c, 1), k = random_vector(d.kh * d.kw * d.c * d.o, 2);
+  const auto z = random_vector(d.n * d.oh * d.ow * d.o, 3),
+             dp = random_vector(pd.n * pd.oh * pd.ow * pd.c, 4);
+  std::vector<float> pooled_z(dp.size()), dz(z.size()), dx(x.size()), dk(k.size());
+  std::vector<uint8_t> argmax(dp.size());
+  max_pool2d_forward_argmax(z.data(), pooled_z.data(), argmax.data(), pd);
+  for (auto _ : state) {
+    if (pooled) {
+      conv2d_pooled_backward(x.data(), k.data(), argmax.data(), dp.data(), dx.data(), true, dk.data(), d, pd);
+    } else {
+      max_pool2d_backward_write_argmax(argmax.data(), dp.data(), dz.data(), pd);
+      conv2d_backward(x.data(), dz.data(), k.data(), dx.data(), dk.data(), d);
+    }
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, 2 * 2.0 * 128 * 24 * 24 * 64 * 9 * 32);  // the dense passes' FLOP, for comparison
+  state.SetLabel(std::to_string(get_num_threads()) + " thread(s)");
+}
+BENCHMARK(BM_Conv2PooledBackward)
+    ->ArgName("pooled")
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

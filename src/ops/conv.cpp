@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv2d_pooled_backward.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
 #include "kernels/cpu/unary.h"
@@ -153,7 +154,9 @@ Tensor conv2d_impl(const char* op, const Tensor& x, const Tensor& kernel, const 
 //   dp = dy·[y > 0], db = Σ dp (over the pooled elements: dz is zero elsewhere)
 //   dz = dp at each window's argmax, 0 elsewhere (= relu's then the pool's backward of the two ops:
 //        where the argmaxes differ, the window has no positive element and the gradient is 0)
-//   dx, dkernel from dz as for conv2d.
+//   dx, dkernel from dz as for conv2d; for float32 outside Winograd, where the kernels take the
+//        shape, only dz's non-zero terms are summed, from dp and the argmax (pooled_backward):
+//        the same terms in another order, without the dz tensor.
 // Under Winograd (float32, a shape it runs) the convolution writes z in oneDNN's blocked nChw16c
 // layout, the pooling reads it there and its backward writes dz there for the Winograd backward
 // passes: no reorder of the 19-MB z or dz to and from NHWC (z is internal to this op).
@@ -164,6 +167,28 @@ bool winograd_forward_blocked(const Tensor& x, const Tensor& kernel, const Tenso
     return kernels::cpu::conv2d_forward_winograd_blocked16(x.data<float>(), kernel.data<float>(),
                                                            data_or_null<float>(bias), z.data<float>(),
                                                            x_blocked.defined() ? x_blocked.data<float>() : nullptr, d);
+  }
+  return false;
+}
+
+// dx and dkernel straight from the pooled gradient dp and the argmax, one term per window and
+// channel (conv2d_pooled_backward.h: a quarter of the dense passes' arithmetic for 2×2 windows,
+// and no dz), where the kernels take the shapes; false, nothing done, elsewhere. dx is written
+// into the input's gradient buffer, or added into the gradient it already has.
+template <class T>
+bool pooled_backward(const Tensor& x, const Tensor& kernel, const Tensor& argmax, const Tensor& dp,
+                     const Conv2dDims& d, const kernels::cpu::Pool2dDims& pd, bool blocked, GradSink& sink) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (blocked || !kernels::cpu::conv2d_pooled_backward_supported(d, pd)) return false;
+    bool overwrite = false;
+    Tensor dx = sink.wants(0) ? sink.buffer(0, overwrite) : Tensor();
+    Tensor dkernel = sink.wants(1) ? Tensor::empty(kernel.shape(), kernel.dtype()) : Tensor();
+    kernels::cpu::conv2d_pooled_backward(x.data<float>(), kernel.data<float>(), argmax.data<uint8_t>(),
+                                         dp.data<float>(), dx.defined() ? dx.data<float>() : nullptr,
+                                         overwrite, dkernel.defined() ? dkernel.data<float>() : nullptr, d,
+                                         pd);
+    if (dkernel.defined()) sink.add(1, dkernel);
+    return true;
   }
   return false;
 }
@@ -212,7 +237,8 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
            Tensor dp = held_only_here(dy) ? dy : Tensor::empty(dy.shape(), dy.dtype());
            kernels::cpu::relu_bias_backward(y.data<T>(), dy.data<T>(), dp.data<T>(), want_bias ? dbias.data<T>() : nullptr,
                                             pd.n * pd.oh * pd.ow, pd.c);
-           if (sink.wants(0) || sink.wants(1)) {
+           if ((sink.wants(0) || sink.wants(1)) &&
+               !pooled_backward<T>(x, kernel, argmax, dp, d, pd, blocked, sink)) {
              Tensor dz = Tensor::empty({d.n, d.oh, d.ow, d.o}, dy.dtype());
              if constexpr (std::is_same_v<T, float>) {
                if (blocked) {

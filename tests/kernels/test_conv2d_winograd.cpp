@@ -41,25 +41,6 @@ Conv2dDims dims3x3(int64_t n, int64_t hw, int64_t c, int64_t o, bool same) {
   return Conv2dDims{n, hw, hw, c, 3, 3, o, out, out, 1, 1, pad, pad, pad, pad};
 }
 
-std::vector<float> abs_of(std::vector<float> v) {
-  for (float& e : v) e = std::abs(e);
-  return v;
-}
-
-// max over elements of |fast − exact| / (K·u·Σ|terms|), u = 2⁻²⁴; `abs_exact` is the reference on
-// |inputs|.
-double error_over_bound(const std::vector<float>& fast, const std::vector<float>& exact,
-                        const std::vector<float>& abs_exact, int64_t k) {
-  const double gamma = static_cast<double>(k) * 0x1p-24;
-  double worst = 0;
-  for (std::size_t i = 0; i < fast.size(); ++i) {
-    const double err = std::abs(double(fast[i]) - double(exact[i]));
-    if (std::isnan(err)) return INFINITY;
-    worst = std::max(worst, err / (gamma * double(abs_exact[i]) + 1e-30));
-  }
-  return worst;
-}
-
 // oneDNN's implementation of the cached primitive of `kind` for this shape ("" if none was made).
 std::string cached_impl(int64_t kind, const Conv2dDims& d) {
   const std::string prefix = "kind " + std::to_string(kind) + " [" + std::to_string(d.n) + ", " +

@@ -1,15 +1,19 @@
 // conv2d_relu_max_pool2d against max_pool2d(conv2d_relu(...)): values and the x and kernel
-// gradients bit for bit (NaN, ties and windows without a positive element included), the bias
+// gradients bit for bit (NaN, ties and windows without a positive element included) — within
+// rounding where float32's backward sums only the pooled terms (conv2d_pooled_backward) —, the bias
 // gradient within rounding, float32 through the direct kernel and oneDNN, float64; the fallback
 // for windows that do not tile; gradients only for the inputs that want them; a float64 gradient
 // check; shapes and error messages.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
 #include <string>
 
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv2d_pooled_backward.h"
 #include "normnet/normnet.h"
 #include "support/gradcheck.h"
 
@@ -51,6 +55,41 @@ struct Case {
   DType dtype;
 };
 
+// Whether the fused op's backward runs conv2d_pooled_backward for this case: float32, a shape its
+// kernels take, and not the Winograd kernels' blocked path (which exist for AVX-512 only).
+bool sums_only_the_pooled_terms(const Case& c) {
+  if (c.dtype != DType::kFloat32 || c.p != Padding::kValid) return false;
+  if (ops::get_conv2d_algorithm() == ops::Conv2dAlgorithm::kWinograd && __builtin_cpu_supports("avx512f"))
+    return false;
+  const int64_t oh = (c.x[1] - c.k[0]) / c.s[0] + 1, ow = (c.x[2] - c.k[1]) / c.s[1] + 1;
+  const auto rows = kernels::cpu::window_axis(oh, c.pool[0], c.pool[0], c.pool_padding == Padding::kSame);
+  const auto cols = kernels::cpu::window_axis(ow, c.pool[1], c.pool[1], c.pool_padding == Padding::kSame);
+  const kernels::cpu::Conv2dDims d{c.x[0], c.x[1], c.x[2], c.x[3], c.k[0], c.k[1],
+                                   c.k[3], oh,     ow,     c.s[0], c.s[1]};
+  const kernels::cpu::Pool2dDims pd{
+      c.x[0],   oh,       ow,        c.k[3],    c.pool[0],       c.pool[1],
+      rows.out, cols.out, c.pool[0], c.pool[1], rows.pad_before, cols.pad_before};
+  const bool default_strides = c.pool_strides == std::array<int, 2>{0, 0} || c.pool_strides == c.pool;
+  return default_strides && kernels::cpu::conv2d_pooled_backward_supported(d, pd);
+}
+
+// float32 gradients summed in another order than the two ops' (conv2d_pooled_backward: only the
+// non-zero terms of the dense passes): NaN where the two ops have NaN, and elsewhere within 1e-5 of
+// the largest magnitude (rounding is ~1e-7 of it here; the kernel tests bound it term by term).
+void expect_close_to(const Tensor& fused, const Tensor& plain, const std::string& what) {
+  const auto a = fused.to_vector<float>(), b = plain.to_vector<float>();
+  ASSERT_EQ(a.size(), b.size()) << what;
+  float largest = 0;
+  for (float v : b) largest = std::isfinite(v) ? std::max(largest, std::abs(v)) : largest;
+  ASSERT_GT(largest, 0.0f) << what;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(std::isnan(a[i]), std::isnan(b[i])) << what << " at " << i << ": " << a[i] << " vs " << b[i];
+    if (!std::isnan(b[i])) {
+      ASSERT_NEAR(a[i], b[i], 1e-5f * largest) << what << " at " << i;
+    }
+  }
+}
+
 // Runs the fused op and the two ops on copies of the same inputs, forward and backward with the
 // same upstream gradient, and compares.
 void expect_same_as_two_ops(const Case& c, bool with_nan) {
@@ -79,8 +118,13 @@ void expect_same_as_two_ops(const Case& c, bool with_nan) {
   const Tensor u = Tensor::randn(fused.shape(), 74, c.dtype);
   fused.backward(u);
   plain.backward(u);
-  EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << what;
-  EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << what;
+  if (sums_only_the_pooled_terms(c)) {
+    expect_close_to(x.grad(), x2.grad(), what + ": dx");
+    expect_close_to(k.grad(), k2.grad(), what + ": dkernel");
+  } else {
+    EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << what;
+    EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << what;
+  }
   // Summed over the pooled elements instead of all conv outputs (the others are zeros): the
   // same terms in another grouping, so within a few ulps of the sum's magnitude.
   const auto db = b.grad().to(DType::kFloat64).to_vector<double>();
@@ -180,31 +224,67 @@ TEST(Conv2dReluMaxPool2d, NonTilingWindowsRunTheTwoOps) {
                          false);
 }
 
-TEST(Conv2dReluMaxPool2d, GradientsOnlyForTheInputsThatWantThem) {
-  // A frozen layer (x only), a fixed input (kernel and bias only) and the bias alone (no dz at all).
-  const Tensor x0 = Tensor::randn({2, 8, 8, 3}, 101), k0 = Tensor::randn({3, 3, 3, 4}, 102);
-  const Tensor b0 = Tensor::randn({4}, 103), u = Tensor::randn({2, 3, 3, 4}, 104);
+// For each subset of wanted gradients (a frozen layer: x only; a fixed input: kernel and bias
+// only; the bias alone: no dz at all), the fused op gives exactly those, as the two ops do. With
+// `x_used_again`, x also feeds x · 3, so x's gradient is added to what that use contributes.
+void expect_each_wanted_gradient(const Case& c, bool x_used_again) {
+  const int64_t o = c.k[3];
+  const Tensor x0 = Tensor::randn(c.x, 101, c.dtype), k0 = Tensor::randn(c.k, 102, c.dtype);
+  const Tensor b0 = Tensor::randn({o}, 103, c.dtype), v = Tensor::randn(c.x, 105, c.dtype);
+  const bool pooled_terms = sums_only_the_pooled_terms(c);
   for (int wanted = 1; wanted < 8; ++wanted) {
+    const std::string what = shape_to_string(c.x) + ", wanted " + std::to_string(wanted);
     Tensor x = x0.clone(), k = k0.clone(), b = b0.clone();
     Tensor x2 = x0.clone(), k2 = k0.clone(), b2 = b0.clone();
     if (wanted & 1) x.set_requires_grad(true), x2.set_requires_grad(true);
     if (wanted & 2) k.set_requires_grad(true), k2.set_requires_grad(true);
     if (wanted & 4) b.set_requires_grad(true), b2.set_requires_grad(true);
-    ops::conv2d_relu_max_pool2d(x, k, b, {1, 1}, Padding::kValid, {2, 2}).backward(u);
-    ops::max_pool2d(ops::conv2d_relu(x2, k2, b2), {2, 2}).backward(u);
-    EXPECT_EQ(x.grad().defined(), (wanted & 1) != 0) << wanted;
-    EXPECT_EQ(k.grad().defined(), (wanted & 2) != 0) << wanted;
-    EXPECT_EQ(b.grad().defined(), (wanted & 4) != 0) << wanted;
+    const Tensor y = ops::conv2d_relu_max_pool2d(x, k, b, c.s, c.p, c.pool);
+    const Tensor y2 = ops::max_pool2d(ops::conv2d_relu(x2, k2, b2, c.s, c.p), c.pool);
+    const Tensor u = Tensor::randn(y.shape(), 104, c.dtype);
+    const auto loss = [&](const Tensor& out, const Tensor& xs) {
+      const Tensor l = ops::sum(ops::mul(out, u));
+      return x_used_again ? ops::add(l, ops::sum(ops::mul(ops::mul(xs, 3.0), v))) : l;
+    };
+    loss(y, x).backward();
+    loss(y2, x2).backward();
+    EXPECT_EQ(x.grad().defined(), (wanted & 1) != 0) << what;
+    EXPECT_EQ(k.grad().defined(), (wanted & 2) != 0) << what;
+    EXPECT_EQ(b.grad().defined(), (wanted & 4) != 0) << what;
     if (wanted & 1) {
-      EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << wanted;
+      if (pooled_terms)
+        expect_close_to(x.grad(), x2.grad(), what + ": dx");
+      else
+        EXPECT_EQ(bits_of(x.grad()), bits_of(x2.grad())) << what;
     }
     if (wanted & 2) {
-      EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << wanted;
+      if (pooled_terms)
+        expect_close_to(k.grad(), k2.grad(), what + ": dkernel");
+      else
+        EXPECT_EQ(bits_of(k.grad()), bits_of(k2.grad())) << what;
     }
     if (wanted & 4) {
-      EXPECT_LT(testing::max_abs_diff(b.grad(), b2.grad()), 1e-5) << wanted;
+      EXPECT_LT(testing::max_abs_diff(b.grad(), b2.grad()), 1e-5) << what;
     }
   }
+}
+
+TEST(Conv2dReluMaxPool2d, GradientsOnlyForTheInputsThatWantThem) {
+  expect_each_wanted_gradient(
+      {{2, 8, 8, 3}, {3, 3, 3, 4}, {1, 1}, Padding::kValid, {2, 2}, {0, 0}, Padding::kValid, DType::kFloat32},
+      false);
+  expect_each_wanted_gradient(
+      {{2, 8, 8, 3}, {3, 3, 3, 4}, {1, 1}, Padding::kValid, {2, 2}, {0, 0}, Padding::kValid, DType::kFloat32},
+      true);
+}
+
+// The float32 backward that sums only the pooled terms (conv2d_pooled_backward), likewise.
+TEST(Conv2dReluMaxPool2d, PooledTermsBackwardGivesEachWantedGradientAndAddsIntoOthers) {
+  const Case c{{2, 10, 10, 16}, {3, 3, 16, 8}, {1, 1},          Padding::kValid,
+               {2, 2},          {0, 0},        Padding::kValid, DType::kFloat32};
+  if (!sums_only_the_pooled_terms(c)) GTEST_SKIP() << "this build has no conv2d_pooled_backward kernels";
+  expect_each_wanted_gradient(c, false);
+  expect_each_wanted_gradient(c, true);
 }
 
 TEST(Conv2dReluMaxPool2d, GradCheck) {

@@ -48,13 +48,17 @@ void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
                                 std::array<int, 2> strides = {0, 0}, Padding padding = Padding::kValid);
 
 // max_pool2d(conv2d_relu(x, kernel, bias, strides, padding), pool_size, pool_strides, pool_padding)
-// as one op: the same values and x and kernel gradients to the bit (the bias gradient within
-// rounding: it is summed over the pooled elements), without the activation-sized ReLU output.
-// The ReLU is applied after pooling (max and ReLU commute, NaN included) and its backward runs on
-// the pooled gradient; the convolution's output is never kept. Runs fused when the pooling
-// windows tile the image (stride = pool size, as MaxPooling2D's default) and have at most 256
-// elements; otherwise it is exactly the two ops. Functional and Sequential models run a
-// Conv2D(activation "relu") followed only by a MaxPooling2D through it.
+// as one op: the same values, without the activation-sized ReLU output. The ReLU is applied after
+// pooling (max and ReLU commute, NaN included) and its backward runs on the pooled gradient; the
+// convolution's output is never kept. The convolution's gradient is zero except at each window's
+// maximum, so for float32 with valid padding and KW·Cin a multiple of the vector width (16 floats
+// with AVX-512, 8 with AVX2) the x and kernel gradients sum only those terms (a quarter of the
+// dense passes' work for 2×2 windows): the same terms as the two ops in another order, equal
+// within rounding. Elsewhere (float64, same padding, Winograd) they are the two ops' gradients to
+// the bit. The bias gradient is summed over the pooled elements (within rounding). Runs fused
+// when the pooling windows tile the image (stride = pool size, as MaxPooling2D's default) and
+// have at most 256 elements; otherwise it is exactly the two ops. Functional and Sequential
+// models run a Conv2D(activation "relu") followed only by a MaxPooling2D through it.
 [[nodiscard]] Tensor conv2d_relu_max_pool2d(const Tensor& x, const Tensor& kernel, const Tensor& bias,
                                             std::array<int, 2> strides, Padding padding,
                                             std::array<int, 2> pool_size, std::array<int, 2> pool_strides = {0, 0},
