@@ -132,40 +132,48 @@ struct Geometry {
 // row; `offset` = a0·row_stride + l0·lanes in x and dx, and a0·KW·C + l0·lanes in kt and dkt.
 struct Block {
   int64_t x_offset, k_offset;
-  void (*weights)(const float* xr, const uint8_t* argmax, const float* dp, float* dk, const Geometry& g,
-                  int64_t tr, int64_t o);
+  void (*weights)(const float* xr, const uint8_t* argmax, const float* dp, float* dkt, const Geometry& g,
+                  int64_t tr, int64_t o_begin, int64_t o_end);
   void (*data)(const float* kt, const float* dpw, const uint8_t* amw, float* dxw, const Geometry& g);
 };
 
-// dk (this block of channel o's accumulators, rows KW·C apart) += Σ over the window row's
-// columns j of dp · x's taps at the chosen pixel (xr: the window row's first input row).
+// For each channel o in [o_begin, o_end): dk (this block of channel o's accumulators in dkt,
+// channels taps_per_channel apart, rows KW·C apart) += Σ over the window row's columns j of
+// dp · x's taps at the chosen pixel (xr: the window row's first input row). One call serves all
+// the channels: a call per channel spent about as long entering and leaving as in its 12 terms.
 //   dk[a, b, c, o] = Σ_{n, i, j} dp[n, i, j, o] · x[n, p·sh + a, q·sw + b, c]
 template <int R, int LB>
-void weights_block(const float* xr, const uint8_t* argmax, const float* dp, float* dk, const Geometry& g,
-                   int64_t tr, int64_t o) {
-  const int64_t rs = g.row_stride, ks = g.d.kw * g.d.c, o_count = g.d.o;
-  Vec acc[R * LB];
-#pragma GCC unroll 24
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 24
-    for (int l = 0; l < LB; ++l) acc[r * LB + l] = load(dk + r * ks + l * kLanes);
-  }
-  for (int64_t j = 0; j < g.pd.ow; ++j) {
-    const int64_t t = tr + j * o_count + o;
-    const Vec s = broadcast(dp[t]);
-    const float* taps = xr + g.col_at[j] + g.at[argmax[t]];
+void weights_block(const float* xr, const uint8_t* argmax, const float* dp, float* dkt, const Geometry& g,
+                   int64_t tr, int64_t o_begin, int64_t o_end) {
+  const int64_t rs = g.row_stride, ks = g.d.kw * g.d.c, o_count = g.d.o, stretch = g.taps_per_channel;
+  const int64_t windows = g.pd.ow;
+  const int64_t* col_at = g.col_at.data();
+  const int64_t* at = g.at.data();
+  for (int64_t o = o_begin; o < o_end; ++o) {
+    float* dk = dkt + o * stretch;
+    Vec acc[R * LB];
 #pragma GCC unroll 24
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 24
-      for (int l = 0; l < LB; ++l) {
-        acc[r * LB + l] = multiply_add(s, load(taps + r * rs + l * kLanes), acc[r * LB + l]);
+      for (int l = 0; l < LB; ++l) acc[r * LB + l] = load(dk + r * ks + l * kLanes);
+    }
+    for (int64_t j = 0; j < windows; ++j) {
+      const int64_t t = tr + j * o_count + o;
+      const Vec s = broadcast(dp[t]);
+      const float* taps = xr + col_at[j] + at[argmax[t]];
+#pragma GCC unroll 24
+      for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 24
+        for (int l = 0; l < LB; ++l) {
+          acc[r * LB + l] = multiply_add(s, load(taps + r * rs + l * kLanes), acc[r * LB + l]);
+        }
       }
     }
-  }
 #pragma GCC unroll 24
-  for (int r = 0; r < R; ++r) {
+    for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 24
-    for (int l = 0; l < LB; ++l) store(dk + r * ks + l * kLanes, acc[r * LB + l]);
+      for (int l = 0; l < LB; ++l) store(dk + r * ks + l * kLanes, acc[r * LB + l]);
+    }
   }
 }
 
@@ -286,10 +294,8 @@ void weights_for_channels(const float* x, const uint8_t* argmax, const float* dp
     for (int64_t i = 0; i < g.pd.oh; ++i) {
       const float* xr = x + g.image_row(n, i);
       const int64_t tr = g.term_row(n, i);
-      for (int64_t o = o_begin; o < o_end; ++o) {
-        for (const Block& b : blocks)
-          b.weights(xr + b.x_offset, argmax, dp, dkt + o * stretch + b.k_offset, g, tr, o);
-      }
+      for (const Block& b : blocks)
+        b.weights(xr + b.x_offset, argmax, dp, dkt + b.k_offset, g, tr, o_begin, o_end);
     }
   }
 }
