@@ -166,7 +166,7 @@ Conv2dDims cnn_layer(int64_t n, int64_t h, int64_t c, int64_t o) {
 
 enum ConvPass { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 
-// What ops::conv2d runs (impl 0; labelled "direct:avx512" where conv2d.cpp routes the forward
+// What ops::conv2d runs (impl 0; labelled "direct" where conv2d.cpp routes the forward
 // pass to our direct kernel), or for the forward pass oneDNN's primitive (impl 1) or the direct
 // kernel (impl 2) whatever the routing rule says, side by side.
 // impl 3: the routed kernels with ops::set_conv2d_algorithm(kWinograd) (oneDNN's jit_wino_4x3 where
@@ -179,7 +179,8 @@ void BM_Conv2d(benchmark::State& state) {
   const auto pass = static_cast<ConvPass>(state.range(1));
   const auto impl = static_cast<ConvImpl>(state.range(2));
   if (impl == kDirectForward && !conv2d_direct_forward_supported(d)) {
-    return state.SkipWithError("the direct kernel needs an AVX-512 build (NORMNET_NATIVE=ON on an AVX-512 host)");
+    return state.SkipWithError(
+        "the direct kernel needs an AVX-512 or AVX2 build (NORMNET_NATIVE=ON on such a host)");
   }
   const auto x = random_vector(d.n * d.h * d.w * d.c, 1), k = random_vector(d.kh * d.kw * d.c * d.o, 2);
   const auto bias = random_vector(d.o, 3), dy = random_vector(d.n * d.oh * d.ow * d.o, 4);
@@ -201,7 +202,7 @@ void BM_Conv2d(benchmark::State& state) {
   set_conv2d_winograd(false);
   // Direct-convolution FLOPs in every case, so that GFLOP/s compare the times (Winograd does fewer).
   set_flops(state, 2.0 * d.n * d.oh * d.ow * d.o * d.kh * d.kw * d.c);
-  if (dnnl_last_impl().empty()) state.SetLabel("direct:avx512, " + std::to_string(get_num_threads()) + " thread(s)");
+  if (dnnl_last_impl().empty()) state.SetLabel("direct, " + std::to_string(get_num_threads()) + " thread(s)");
   if (impl == kWinograd) {  // the last primitive run is the reorder back to NHWC
     state.SetLabel("winograd with its reorders, " + std::to_string(get_num_threads()) + " thread(s)");
   }

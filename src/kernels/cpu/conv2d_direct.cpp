@@ -1,31 +1,24 @@
-// Direct AVX-512 convolution forward for stride 1 and no padding (see conv2d_direct.h).
+// Direct AVX-512 / AVX2 convolution forward for stride 1 and no padding (see conv2d_direct.h).
 //
 // Shape letters as in conv2d.h: x [N, H, W, C], kernel [KH, KW, C, O], y [N, OH, OW, O].
-// A tile holds R × V accumulators of 16 floats in registers (R pixels times V vectors of output
-// channels; R·V ≤ 24 of the 32 zmm registers, the rest hold the V kernel vectors and a
-// broadcast). Each step loads V kernel vectors once and uses them for R pixels: R·V FMAs (R·V/2
-// cycles at 2 per cycle) against V + R loads, which the load ports sustain for every tile used.
+// A tile holds R × V accumulators of one vector each (16 floats with AVX-512, 8 with AVX2) in
+// registers (R pixels times V vectors of output channels; R·V ≤ 24 of AVX-512's 32 registers,
+// ≤ 12 of AVX2's 16, the rest hold the V kernel vectors and a broadcast). Each step loads V kernel
+// vectors once and uses them for R pixels: R·V FMAs (R·V/2 cycles at 2 per cycle) against V + R
+// loads, which the load ports sustain for every tile used.
 #include "kernels/cpu/conv2d_direct.h"
 
 #include <algorithm>
 #include <array>
 #include <utility>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
+#include "kernels/cpu/simd.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
 namespace {
 
 constexpr int64_t kMaxTaps = 64;  // KH·KW
-#if defined(__AVX512F__)
-constexpr bool kBuilt = true;
-#else
-constexpr bool kBuilt = false;
-#endif
 
 bool stride1_unpadded(const Conv2dDims& d) {
   return d.stride_h == 1 && d.stride_w == 1 && d.pad_top == 0 && d.pad_left == 0 && d.pad_bottom == 0 &&
@@ -34,26 +27,37 @@ bool stride1_unpadded(const Conv2dDims& d) {
 
 }  // namespace
 
-bool conv2d_direct_forward_supported(const Conv2dDims& d) { return kBuilt && stride1_unpadded(d) && d.o % 16 == 0; }
+bool conv2d_direct_forward_supported(const Conv2dDims& d) {
+  return simd::kSimdWide && stride1_unpadded(d) && d.o % 16 == 0;
+}
 
-#if defined(__AVX512F__)
+#if defined(NORMNET_SIMD_WIDE)
 namespace {
 
-constexpr int64_t kLanes = 16;
+using simd::kLanes;
+using simd::Vec;
 constexpr double kParallelMinFlops = 1 << 18;  // below this one thread: the fork/join costs more
 constexpr int64_t kL1WeightBytes = 32 << 10;  // of the 48 KB L1d
 
-// Most pixels per tile for V vectors of channels: R·V accumulators ≤ 24; for V = 1 at most 14
-// (each pixel is one more broadcast address to keep).
-constexpr int max_rows(int vectors) { return vectors == 4 ? 6 : vectors == 2 ? 12 : 14; }
+// Most pixels per tile for V vectors of channels. AVX-512 (32 registers): R·V accumulators ≤ 24;
+// for V = 1 at most 14 (each pixel is one more broadcast address to keep). AVX2 (16 registers):
+// R·V ≤ 12 with V kernel vectors and a broadcast beside them.
+constexpr int max_rows(int vectors) {
+  if constexpr (kLanes == 16) return vectors == 4 ? 6 : vectors == 2 ? 12 : 14;
+  return vectors == 4 ? 2 : vectors == 2 ? 6 : 12;
+}
 
 int threads_for(double flops) { return flops >= kParallelMinFlops ? get_num_threads() : 1; }
 
-// Calls fn(first_channel, V) for blocks of V = 4, 2 or 1 vectors covering `vectors` · 16 channels.
+// Calls fn(first_channel, V) for blocks of V = 4, 2 or 1 vectors covering `vectors` · lanes
+// channels. AVX2 takes no blocks of 4: their 2-pixel tiles load 6 operands per 8 FMAs, where 6×2
+// tiles load 8 per 12.
 template <class Fn>
 void for_each_channel_block(int64_t vectors, const Fn& fn) {
   int64_t v = 0;
-  for (; vectors - v >= 4; v += 4) fn(v * kLanes, 4);
+  if constexpr (kLanes == 16) {
+    for (; vectors - v >= 4; v += 4) fn(v * kLanes, 4);
+  }
   for (; vectors - v >= 2; v += 2) fn(v * kLanes, 2);
   for (; v < vectors; ++v) fn(v * kLanes, 1);
 }
@@ -88,19 +92,19 @@ struct PixelTile {
 };
 
 template <int R, int V>
-void pixel_tile_sum(const PixelTile& t, __m512 (&acc)[R][V]) {
+void pixel_tile_sum(const PixelTile& t, Vec (&acc)[R][V]) {
   for (int64_t g = 0; g < t.segment_count; ++g) {
     const float* a = t.a + t.segments[g].offset;
     const float* b = t.segments[g].b;
     for (int64_t s = 0; s < t.count; ++s, b += t.ldb) {
-      __m512 w[V];
+      Vec w[V];
 #pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) w[v] = _mm512_loadu_ps(b + v * kLanes);
+      for (int v = 0; v < V; ++v) w[v] = simd::load(b + v * kLanes);
 #pragma GCC unroll 16
       for (int r = 0; r < R; ++r) {
-        const __m512 ar = _mm512_set1_ps(a[r * t.a_stride + s]);
+        const Vec ar = simd::broadcast(a[r * t.a_stride + s]);
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(ar, w[v], acc[r][v]);
+        for (int v = 0; v < V; ++v) acc[r][v] = simd::multiply_add(ar, w[v], acc[r][v]);
       }
     }
   }
@@ -112,24 +116,23 @@ enum TileStart { kFromZero, kFromBias, kFromOut };
 // max(z, 0) with NaN kept.
 template <int R, int V>
 void pixel_tile(const PixelTile& t, TileStart from, const float* bias, bool relu) {
-  __m512 acc[R][V];
+  Vec acc[R][V];
 #pragma GCC unroll 4
   for (int v = 0; v < V; ++v) {
-    const __m512 start = from == kFromBias ? _mm512_loadu_ps(bias + v * kLanes) : _mm512_setzero_ps();
+    const Vec start = from == kFromBias ? simd::load(bias + v * kLanes) : simd::zero();
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      acc[r][v] = from == kFromOut ? _mm512_loadu_ps(t.out + r * t.out_stride + v * kLanes) : start;
+      acc[r][v] = from == kFromOut ? simd::load(t.out + r * t.out_stride + v * kLanes) : start;
     }
   }
   pixel_tile_sum<R, V>(t, acc);
-  const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) {
-      __m512 z = acc[r][v];
-      if (relu) z = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(z, zero, _CMP_NLE_UQ), z);  // z > 0 or NaN
-      _mm512_storeu_ps(t.out + r * t.out_stride + v * kLanes, z);
+      Vec z = acc[r][v];
+      if (relu) z = simd::relu(z);  // z > 0 or NaN
+      simd::store(t.out + r * t.out_stride + v * kLanes, z);
     }
   }
 }
@@ -223,28 +226,22 @@ bool conv2d_direct_forward_max_pool_relu(const float* x, const float* kernel, co
       conv_row(x + (n * d.h + p * pd.ph + i) * d.w * d.c, kernel, bias, z + i * z_row, d, /*relu=*/false);
     }
     float* out = y + row * pd.ow * d.o;
-    const __m512 zero = _mm512_setzero_ps();
     for (int64_t q = 0; q < pd.ow; ++q) {
       for (int64_t c = 0; c < d.o; c += kLanes) {
         const float* window = z + q * pd.pw * d.o + c;
-        __m512 best = _mm512_loadu_ps(window);
+        Vec best = simd::load(window);
         for (int64_t i = 0; i < pd.ph; ++i) {
-          for (int64_t j = 0; j < pd.pw; ++j) {
-            const __m512 v = _mm512_loadu_ps(window + i * z_row + j * d.o);
-            const __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
-                                   (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
-            best = _mm512_mask_mov_ps(best, take, v);
-          }
+          for (int64_t j = 0; j < pd.pw; ++j)
+            best = simd::take_larger(best, simd::load(window + i * z_row + j * d.o));
         }
-        best = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(best, zero, _CMP_NLE_UQ), best);  // best > 0 or NaN
-        _mm512_storeu_ps(out + q * d.o + c, best);
+        simd::store(out + q * d.o + c, simd::relu(best));  // best > 0 or NaN
       }
     }
   }
   return true;
 }
 
-#else  // no AVX-512: conv2d_direct_forward_supported() is false and conv2d.cpp never calls it
+#else  // no AVX-512 or AVX2: conv2d_direct_forward_supported() is false and conv2d.cpp never calls it
 
 void conv2d_direct_forward(const float*, const float*, const float*, float*, const Conv2dDims&, bool) {}
 bool conv2d_direct_forward_max_pool_relu_supported(const Conv2dDims&, const Pool2dDims&) { return false; }

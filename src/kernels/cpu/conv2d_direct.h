@@ -1,4 +1,4 @@
-// Direct AVX-512 convolution forward for stride 1 and no padding ("valid"), NHWC activations,
+// Direct AVX-512 / AVX2 convolution forward for stride 1 and no padding ("valid"), NHWC activations,
 // Keras's kernel layout [KH, KW, C, O]: register-blocked tiles that read x and the kernel where
 // they lie (no im2col buffer, no weight reorder), with the bias and an optional ReLU applied
 // before the store. conv2d.cpp routes small batches here (where oneDNN's fixed cost per call,
@@ -13,7 +13,7 @@
 
 namespace normnet::kernels::cpu {
 
-// Whether this build has the direct kernel (compiled with AVX-512) and `d` is a stride-1,
+// Whether this build has the direct kernel (compiled for AVX-512, or AVX2 with FMA) and `d` is a stride-1,
 // unpadded convolution with a window of at most 64 taps and O a multiple of 16.
 [[nodiscard]] bool conv2d_direct_forward_supported(const Conv2dDims& d);
 

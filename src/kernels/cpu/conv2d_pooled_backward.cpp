@@ -23,51 +23,14 @@
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
-
+#include "kernels/cpu/simd.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
 namespace {
 
-// One vector of floats of the widest kind the build has (FMA where it exists).
-#if defined(__AVX512F__)
-using Vec = __m512;
-constexpr int64_t kLanes = 16;
-constexpr int kMaxVectors = 24;
-inline Vec load(const float* p) { return _mm512_loadu_ps(p); }
-inline void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-inline Vec broadcast(float v) { return _mm512_set1_ps(v); }
-inline Vec multiply_add(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-constexpr bool kBuilt = true;
-#elif defined(__AVX2__) && defined(__FMA__)
-using Vec = __m256;
-constexpr int64_t kLanes = 8;
-constexpr int kMaxVectors = 12;
-inline Vec load(const float* p) { return _mm256_loadu_ps(p); }
-inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-inline Vec broadcast(float v) { return _mm256_set1_ps(v); }
-inline Vec multiply_add(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
-constexpr bool kBuilt = true;
-#elif defined(__SSE2__)
-using Vec = __m128;
-constexpr int64_t kLanes = 4;
-constexpr int kMaxVectors = 12;
-inline Vec load(const float* p) { return _mm_loadu_ps(p); }
-inline void store(float* p, Vec v) { _mm_storeu_ps(p, v); }
-inline Vec broadcast(float v) { return _mm_set1_ps(v); }
-inline Vec multiply_add(Vec a, Vec b, Vec c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
-inline Vec add(Vec a, Vec b) { return _mm_add_ps(a, b); }
-constexpr bool kBuilt = true;
-#else
-constexpr int64_t kLanes = 1;
-constexpr int kMaxVectors = 1;
-constexpr bool kBuilt = false;
-#endif
+using simd::kLanes;
+constexpr int kMaxVectors = simd::kAccumulators;
 
 constexpr double kParallelMinFlops = 1 << 18;  // below this one thread: the fork/join costs more
 
@@ -84,10 +47,10 @@ bool shapes_fit(const Conv2dDims& d, const Pool2dDims& pd) {
 }  // namespace
 
 bool conv2d_pooled_backward_supported(const Conv2dDims& d, const Pool2dDims& pd) {
-  return kBuilt && shapes_fit(d, pd);
+  return simd::kSimd && shapes_fit(d, pd);
 }
 
-#if !defined(__SSE2__)
+#if !defined(NORMNET_SIMD)
 
 void conv2d_pooled_backward(const float*, const float*, const uint8_t*, const float*, float*, bool, float*,
                             const Conv2dDims&, const Pool2dDims&) {}
@@ -95,6 +58,13 @@ void conv2d_pooled_backward(const float*, const float*, const uint8_t*, const fl
 #else
 
 namespace {
+
+using simd::add;
+using simd::broadcast;
+using simd::load;
+using simd::multiply_add;
+using simd::store;
+using simd::Vec;
 
 // Where the terms of one window row (n, i) live: for window column j and argmax byte m, the tap
 // origin is x + image_row(n, i) + col_at[j] + at[m] (likewise dx), and the term's dp and argmax
