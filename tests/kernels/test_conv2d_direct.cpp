@@ -1,8 +1,8 @@
-// The direct AVX-512 convolution forward against its naive twin: every tile shape (1–14 pixels,
-// 1, 2 and 4 vectors of channels), kernel-row grouping, bias, fused ReLU (NaN kept, −0 → +0 as
-// ops::relu), bits independent of the thread count, conv2d_forward's routing rule, and the
+// The direct AVX-512 / AVX2 convolution forward against its naive twin: every tile shape (1–14
+// pixels, 1, 2 and 4 vectors of channels; AVX2 builds tile 1–12 pixels with 1 or 2 vectors),
+// kernel-row grouping, bias, fused ReLU (NaN kept, −0 → +0 as ops::relu), bits independent of the thread count, conv2d_forward's routing rule, and the
 // convolution pooled in one pass.
-// (Built without AVX-512, the direct kernel does not exist and these tests skip.)
+// (Built without AVX-512 or AVX2, the direct kernel does not exist and these tests skip.)
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,7 +66,7 @@ void expect_forward_within_rounding(const Conv2dDims& d, bool with_bias) {
 }
 
 TEST(Conv2dDirect, SupportsStrideOneUnpaddedWithSixteenChannelMultiples) {
-  if (!conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 16))) GTEST_SKIP() << "built without AVX-512";
+  if (!conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 16))) GTEST_SKIP() << "built without AVX-512 or AVX2";
   EXPECT_TRUE(conv2d_direct_forward_supported(valid_dims(1, 28, 28, 1, 3, 3, 32)));
   EXPECT_FALSE(conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 20)));  // O not a multiple of 16
   Conv2dDims strided = valid_dims(1, 9, 9, 3, 3, 3, 16);
@@ -81,7 +81,7 @@ TEST(Conv2dDirect, SupportsStrideOneUnpaddedWithSixteenChannelMultiples) {
 }
 
 TEST(Conv2dDirect, MatchesReferenceOnTileShapesAndEdges) {
-  if (!conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 16))) GTEST_SKIP() << "built without AVX-512";
+  if (!conv2d_direct_forward_supported(valid_dims(1, 5, 5, 3, 3, 3, 16))) GTEST_SKIP() << "built without AVX-512 or AVX2";
   const Conv2dDims shapes[] = {
       valid_dims(2, 28, 28, 1, 3, 3, 32),   // the CNN's first layer: 26 pixels in tiles of 9, 9, 8
       valid_dims(2, 26, 26, 32, 3, 3, 64),  // its second: 4 vectors, weights grouped by kernel row
@@ -102,7 +102,7 @@ TEST(Conv2dDirect, MatchesReferenceOnTileShapesAndEdges) {
 
 TEST(Conv2dDirect, FusedReluIsReluOfTheConvolutionBitForBit) {
   const Conv2dDims d = valid_dims(2, 8, 9, 32, 3, 3, 64);
-  if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512";
+  if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512 or AVX2";
   auto x = random_values<float>(d.n * d.h * d.w * d.c, 41, 1.0);
   const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 42, 1.0);
   auto b = random_values<float>(d.o, 43, 1.0);
@@ -123,7 +123,7 @@ TEST(Conv2dDirect, FusedReluIsReluOfTheConvolutionBitForBit) {
 // since the parallel threshold went down to 2^18 FLOP).
 TEST(Conv2dDirect, SameBitsOnOneAndTwoThreads) {
   for (const Conv2dDims& d : {valid_dims(3, 26, 26, 32, 3, 3, 64), valid_dims(1, 28, 28, 1, 3, 3, 32)}) {
-    if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512";
+    if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512 or AVX2";
     const auto x = random_values<float>(d.n * d.h * d.w * d.c, 51);
     const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 52);
     const auto b = random_values<float>(d.o, 53);
@@ -140,7 +140,7 @@ TEST(Conv2dDirect, SameBitsOnOneAndTwoThreads) {
 // for a batch.
 TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
   const Conv2dDims small = valid_dims(1, 26, 26, 32, 3, 3, 64), batch = valid_dims(16, 26, 26, 32, 3, 3, 64);
-  if (!conv2d_direct_forward_supported(small)) GTEST_SKIP() << "built without AVX-512";
+  if (!conv2d_direct_forward_supported(small)) GTEST_SKIP() << "built without AVX-512 or AVX2";
   const auto x = random_values<float>(batch.n * batch.h * batch.w * batch.c, 61, 1.0);
   const auto k = random_values<float>(batch.kh * batch.kw * batch.c * batch.o, 62, 1.0);
   const auto b = random_values<float>(batch.o, 63, 1.0);
@@ -181,7 +181,7 @@ TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
                         Case{valid_dims(2, 28, 28, 1, 3, 3, 32), 3, 3}, Case{valid_dims(1, 12, 9, 5, 3, 3, 16), 3, 2}}) {
     const Conv2dDims& d = c.d;
     const Pool2dDims pd = tiling_pool(d, c.ph, c.pw);
-    if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512";
+    if (!conv2d_direct_forward_supported(d)) GTEST_SKIP() << "built without AVX-512 or AVX2";
     ASSERT_TRUE(conv2d_direct_forward_max_pool_relu_supported(d, pd)) << describe(d);
     auto x = random_values<float>(d.n * d.h * d.w * d.c, 71, 1.0);
     for (std::size_t i = 3; i < x.size(); i += 211) x[i] = NAN;

@@ -91,7 +91,7 @@ struct Data {
 bool built() { return conv2d_pooled_backward_supported(cases()[0].d, cases()[0].pd); }
 
 TEST(Conv2dPooledBackward, MatchesTheDenseChainWithinTheBound) {
-  if (!built()) GTEST_SKIP() << "the pooled backward kernels are built for AVX-512 only";
+  if (!built()) GTEST_SKIP() << "this build has no conv2d_pooled_backward kernels (x86-64 vector builds only)";
   for (const Case& c : cases()) {
     ASSERT_TRUE(conv2d_pooled_backward_supported(c.d, c.pd)) << c.what;
     const Data in(c);
@@ -109,7 +109,7 @@ TEST(Conv2dPooledBackward, MatchesTheDenseChainWithinTheBound) {
 }
 
 TEST(Conv2dPooledBackward, AddsIntoAnExistingGradient) {
-  if (!built()) GTEST_SKIP() << "the pooled backward kernels are built for AVX-512 only";
+  if (!built()) GTEST_SKIP() << "this build has no conv2d_pooled_backward kernels (x86-64 vector builds only)";
   for (const Case& c : cases()) {
     const Data in(c);
     const auto before = random_values<float>(in.x.size(), 85, 1.0);
@@ -126,7 +126,7 @@ TEST(Conv2dPooledBackward, AddsIntoAnExistingGradient) {
 }
 
 TEST(Conv2dPooledBackward, EitherOutputAloneGivesTheBitsOfBoth) {
-  if (!built()) GTEST_SKIP() << "the pooled backward kernels are built for AVX-512 only";
+  if (!built()) GTEST_SKIP() << "this build has no conv2d_pooled_backward kernels (x86-64 vector builds only)";
   const Case c = cases()[0];
   const Data in(c);
   std::vector<float> dx(in.x.size(), NAN), dk(in.k.size(), NAN);
@@ -142,7 +142,7 @@ TEST(Conv2dPooledBackward, EitherOutputAloneGivesTheBitsOfBoth) {
 }
 
 TEST(Conv2dPooledBackward, ResultsDoNotDependOnTheThreadCount) {
-  if (!built()) GTEST_SKIP() << "the pooled backward kernels are built for AVX-512 only";
+  if (!built()) GTEST_SKIP() << "this build has no conv2d_pooled_backward kernels (x86-64 vector builds only)";
   for (const Case& c : {cases()[0], cases()[2], cases()[4]}) {
     const Data in(c);
     std::vector<float> dx1(in.x.size(), NAN), dk1(in.k.size(), NAN);
@@ -163,7 +163,7 @@ TEST(Conv2dPooledBackward, ResultsDoNotDependOnTheThreadCount) {
 }
 
 TEST(Conv2dPooledBackward, RefusesShapesItDoesNotTake) {
-  if (!built()) GTEST_SKIP() << "the pooled backward kernels are built for AVX-512 only";
+  if (!built()) GTEST_SKIP() << "this build has no conv2d_pooled_backward kernels (x86-64 vector builds only)";
   const Case cnn = cases()[0];
   Conv2dDims padded = cnn.d;
   padded.pad_top = padded.pad_bottom = padded.pad_left = padded.pad_right = 1;
