@@ -1,7 +1,7 @@
 // The direct AVX-512 / AVX2 convolution forward against its naive twin: every tile shape (1–14
 // pixels, 1, 2 and 4 vectors of channels; AVX2 builds tile 1–12 pixels with 1 or 2 vectors),
-// kernel-row grouping, bias, fused ReLU (NaN kept, −0 → +0 as ops::relu), bits independent of the thread count, conv2d_forward's routing rule, and the
-// convolution pooled in one pass.
+// kernel-row grouping, bias, fused ReLU (NaN kept, −0 → +0 as ops::relu), bits independent of the
+// thread count, conv2d_forward's routing rule, and the convolution pooled in one pass.
 // (Built without AVX-512 or AVX2, the direct kernel does not exist and these tests skip.)
 #include <gtest/gtest.h>
 
