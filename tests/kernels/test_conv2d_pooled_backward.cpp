@@ -49,6 +49,7 @@ std::vector<Case> cases() {
       make_case(1, 12, 7, 16, 5, 1, 17, 1, 1, 2, 1, false),   // five kernel rows of one vector
       make_case(2, 10, 10, 48, 3, 1, 16, 1, 1, 2, 2, false),  // rows of three vectors
       make_case(2, 8, 8, 64, 3, 3, 16, 1, 1, 2, 2, false),    // 36 vectors of taps (AVX-512): several blocks
+      make_case(2, 6, 6, 16, 3, 3, 100, 1, 1, 2, 2, false),   // 100 channels: argmax masks of 64 + 36 bits
   };
 }
 
