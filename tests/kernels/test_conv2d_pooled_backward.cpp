@@ -44,6 +44,7 @@ std::vector<Case> cases() {
   return {
       make_case(3, 26, 26, 32, 3, 3, 64, 1, 1, 2, 2, false),  // the Fashion-MNIST CNN's conv2
       make_case(2, 9, 10, 16, 3, 3, 32, 1, 1, 2, 2, true),    // odd output: partial windows at the end
+      make_case(1, 9, 9, 16, 3, 3, 16, 1, 1, 3, 3, true),     // 7 → 3 windows of 3: partial at both ends
       make_case(2, 13, 13, 8, 3, 2, 24, 2, 2, 3, 3, false),   // strided, 3×3 windows, O not a multiple of 16
       make_case(2, 8, 8, 16, 1, 1, 5, 1, 1, 2, 2, false),     // 1×1 kernel
       make_case(1, 12, 7, 16, 5, 1, 17, 1, 1, 2, 1, false),   // five kernel rows of one vector
