@@ -231,7 +231,7 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
   if (!recording) return out;
   record(out, op, {x, kernel, bias},
          [x = blocked ? x_blocked : x.detach(), kernel = kernel.detach(), y = out.detach(), argmax, d, pd,
-          blocked](const Tensor& dy, GradSink& sink) {
+          blocked = blocked](const Tensor& dy, GradSink& sink) {
            const bool want_bias = sink.wants(2);
            Tensor dbias = want_bias ? Tensor::empty({d.o}, dy.dtype()) : Tensor();
            Tensor dp = held_only_here(dy) ? dy : Tensor::empty(dy.shape(), dy.dtype());
