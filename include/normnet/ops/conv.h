@@ -53,9 +53,11 @@ void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
 // convolution's output is never kept. The convolution's gradient is zero except at each window's
 // maximum, so for float32 with valid padding and KW·Cin a multiple of the vector width (16 floats
 // with AVX-512, 8 with AVX2) the x and kernel gradients sum only those terms (a quarter of the
-// dense passes' work for 2×2 windows): the same terms as the two ops in another order, equal
-// within rounding. Elsewhere (float64, same padding, Winograd) they are the two ops' gradients to
-// the bit. The bias gradient is summed over the pooled elements (within rounding). Runs fused
+// dense passes' work for 2×2 windows), and of those only the ones whose pooled gradient is not 0
+// (in training most are: the ReLU and a Dropout after the pool zero them): the two ops' terms in
+// another order, equal within rounding, except that a 0 · Inf or 0 · NaN (a non-finite input or
+// weight under a zero gradient) is left out where the two ops' dense passes make it NaN. Elsewhere
+// (float64, same padding, Winograd) they are the two ops' gradients to the bit. The bias gradient is summed over the pooled elements (within rounding). Runs fused
 // when the pooling windows tile the image (stride = pool size, as MaxPooling2D's default) and
 // have at most 256 elements; otherwise it is exactly the two ops. Functional and Sequential
 // models run a Conv2D(activation "relu") followed only by a MaxPooling2D through it.

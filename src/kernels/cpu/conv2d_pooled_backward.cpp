@@ -14,12 +14,17 @@
 // that chose m builds up in registers (R·LB FMAs per channel, kt's block read from L1/L2), then
 // dx's taps at m take one read-modify-write; a read-modify-write per term instead ran at about a
 // third of the FMA rate, bound by the stores.
+//
+// Terms with dp = 0 are skipped: bit masks of the nonzero dp (per channel over a window row's
+// columns for the weights, per window over the channels for the data) choose the terms. In the
+// CNN's training 60–88 % of dp is 0 (ReLU after the pool and Dropout zero it).
 #include "kernels/cpu/conv2d_pooled_backward.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <utility>
 #include <vector>
 
@@ -98,28 +103,43 @@ struct Geometry {
   [[nodiscard]] int64_t term_row(int64_t n, int64_t i) const { return (n * pd.oh + i) * pd.ow * d.o; }
 };
 
+// A stretch of up to 32 window columns [j0, j0 + 32) of window row (n, i): x's row (xr =
+// x + image_row(n, i)), its terms (tr = term_row(n, i)), and per channel o of the thread's range a
+// mask of the columns whose dp is not 0 (live[o − o_begin], bit j − j0).
+struct Segment {
+  const float* xr;
+  int64_t tr, j0;
+  const uint32_t* live;
+  int64_t width;  // columns in the stretch
+  uint32_t all;   // the bits of every column of the stretch
+};
+
 // One register block of channel o's taps: kernel rows [a0, a0 + R), vectors [l0, l0 + LB) of each
 // row; `offset` = a0·row_stride + l0·lanes in x and dx, and a0·KW·C + l0·lanes in kt and dkt.
 struct Block {
   int64_t x_offset, k_offset;
-  void (*weights)(const float* xr, const uint8_t* argmax, const float* dp, float* dkt, const Geometry& g,
-                  int64_t tr, int64_t o_begin, int64_t o_end);
+  void (*weights)(const Segment* segments, int64_t count, int64_t x_offset, const uint8_t* argmax,
+                  const float* dp, float* dkt, const Geometry& g, int64_t o_begin, int64_t o_end);
   void (*data)(const float* kt, const float* dpw, const uint8_t* amw, float* dxw, const Geometry& g);
 };
 
 // For each channel o in [o_begin, o_end): dk (this block of channel o's accumulators in dkt,
-// channels taps_per_channel apart, rows KW·C apart) += Σ over the window row's columns j of
-// dp · x's taps at the chosen pixel (xr: the window row's first input row). One call serves all
-// the channels: a call per channel spent about as long entering and leaving as in its 12 terms.
+// channels taps_per_channel apart, rows KW·C apart) += Σ over the segments' window columns whose
+// dp is not 0 of dp · x's taps at the chosen pixel (x_offset: this block's offset in a row). One
+// call serves all the channels (a call per channel spent about as long entering and leaving as in
+// its 12 terms) and several segments when most dp are 0 (the accumulators' load and store then
+// serve about as many terms as one dense window row).
 //   dk[a, b, c, o] = Σ_{n, i, j} dp[n, i, j, o] · x[n, p·sh + a, q·sw + b, c]
 template <int R, int LB>
-void weights_block(const float* xr, const uint8_t* argmax, const float* dp, float* dkt, const Geometry& g,
-                   int64_t tr, int64_t o_begin, int64_t o_end) {
+void weights_block(const Segment* segments, int64_t count, int64_t x_offset, const uint8_t* argmax,
+                   const float* dp, float* dkt, const Geometry& g, int64_t o_begin, int64_t o_end) {
   const int64_t rs = g.row_stride, ks = g.d.kw * g.d.c, o_count = g.d.o, stretch = g.taps_per_channel;
-  const int64_t windows = g.pd.ow;
   const int64_t* col_at = g.col_at.data();
   const int64_t* at = g.at.data();
   for (int64_t o = o_begin; o < o_end; ++o) {
+    uint32_t any = 0;
+    for (int64_t k = 0; k < count; ++k) any |= segments[k].live[o - o_begin];
+    if (any == 0) continue;
     float* dk = dkt + o * stretch;
     Vec acc[R * LB];
 #pragma GCC unroll 24
@@ -127,16 +147,32 @@ void weights_block(const float* xr, const uint8_t* argmax, const float* dp, floa
 #pragma GCC unroll 24
       for (int l = 0; l < LB; ++l) acc[r * LB + l] = load(dk + r * ks + l * kLanes);
     }
-    for (int64_t j = 0; j < windows; ++j) {
-      const int64_t t = tr + j * o_count + o;
-      const Vec s = broadcast(dp[t]);
-      const float* taps = xr + col_at[j] + at[argmax[t]];
+    for (int64_t k = 0; k < count; ++k) {
+      const Segment& sg = segments[k];
+      // Column j0 + b's term: dp and argmax at dp_b[b·O] and am_b[b·O], its taps at
+      // xr + col_b[b] + at[argmax]. (Few live values: with more, GCC kept some on the stack and
+      // the loop ran out of load slots, 20 % slower.)
+      const float* xr = sg.xr + x_offset;
+      const int64_t first = sg.tr + sg.j0 * o_count + o;
+      const float* dp_b = dp + first;
+      const uint8_t* am_b = argmax + first;
+      const int64_t* col_b = col_at + sg.j0;
+      const auto term = [&](int64_t b) __attribute__((always_inline)) {
+        const Vec s = broadcast(dp_b[b * o_count]);
+        const float* taps = xr + col_b[b] + at[am_b[b * o_count]];
 #pragma GCC unroll 24
-      for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 24
-        for (int l = 0; l < LB; ++l) {
-          acc[r * LB + l] = multiply_add(s, load(taps + r * rs + l * kLanes), acc[r * LB + l]);
+          for (int l = 0; l < LB; ++l) {
+            acc[r * LB + l] = multiply_add(s, load(taps + r * rs + l * kLanes), acc[r * LB + l]);
+          }
         }
+      };
+      uint32_t bits = sg.live[o - o_begin];
+      if (bits == sg.all) {  // no zero dp: a loop the branch predictor learns
+        for (int64_t b = 0; b < sg.width; ++b) term(b);
+      } else {
+        for (; bits != 0; bits &= bits - 1) term(__builtin_ctz(bits));
       }
     }
 #pragma GCC unroll 24
@@ -145,6 +181,24 @@ void weights_block(const float* xr, const uint8_t* argmax, const float* dp, floa
       for (int l = 0; l < LB; ++l) store(dk + r * ks + l * kLanes, acc[r * LB + l]);
     }
   }
+}
+
+// out[b] = am[b] where dp[b] != 0 (NaN included), else 0xFF (no window pixel has that index:
+// pool2d's argmax fits a byte with room to spare, max_pool2d_argmax_fits), for b < count.
+inline void live_argmax(const uint8_t* am, const float* dp, int64_t count, uint8_t* out) {
+  int64_t b = 0;
+  const __m128 zero = _mm_setzero_ps();
+  for (; b + 16 <= count; b += 16) {
+    const __m128i z0 = _mm_castps_si128(_mm_cmpeq_ps(_mm_loadu_ps(dp + b), zero));
+    const __m128i z1 = _mm_castps_si128(_mm_cmpeq_ps(_mm_loadu_ps(dp + b + 4), zero));
+    const __m128i z2 = _mm_castps_si128(_mm_cmpeq_ps(_mm_loadu_ps(dp + b + 8), zero));
+    const __m128i z3 = _mm_castps_si128(_mm_cmpeq_ps(_mm_loadu_ps(dp + b + 12), zero));
+    const __m128i zeros =
+        _mm_packs_epi16(_mm_packs_epi32(z0, z1), _mm_packs_epi32(z2, z3));  // 0xFF where dp == 0
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(am + b));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + b), _mm_or_si128(bytes, zeros));
+  }
+  for (; b < count; ++b) out[b] = dp[b] == 0.0f ? uint8_t{0xFF} : am[b];
 }
 
 // Bit b set where p[b] == m, for b < count ≤ 64 (SSE2 compares, 16 bytes at a time).
@@ -162,7 +216,8 @@ inline uint64_t equal_bits(const uint8_t* p, int64_t count, uint8_t m) {
 }
 
 // dx around one window (dxw: its first pixel's taps, this block's part) += for each pixel m of
-// the window, Σ over the channels o that chose m (amw[o] == m, in increasing o) of dp · this
+// the window, Σ over the channels o that chose m (amw[o] == m, in increasing o: live_argmax's bytes,
+// which leave out the channels whose dp is 0) of dp · this
 // block of o's taps (kt: channel 0's block, channels taps_per_channel apart). The sum over the
 // channels runs in registers and reaches dx once per chosen pixel: one read-modify-write of the
 // taps per pixel instead of one per channel (which ran at about a third of the FMA rate, bound
@@ -252,37 +307,68 @@ std::vector<Block> plan_blocks(const Geometry& g) {
 }
 
 // dkt[o] for the channels [o_begin, o_end): each window row's input rows are read once per
-// thread while every channel and block passes over them. (Chunks of 7 or 14 channels, to keep
-// their accumulators in L1 beside the input rows, ran slower on the AVX2 machine: the input rows
-// then come from L3 once per chunk.)
+// thread while every channel and block passes over them. Segments of window rows gather until
+// their live terms average 12 per channel (one segment when dp has no zeros), at most kSegments.
+// (Chunks of 7 or 14 channels, to keep their accumulators in L1 beside the input rows, ran slower
+// on the AVX2 machine: the input rows then come from L3 once per chunk.)
 void weights_for_channels(const float* x, const uint8_t* argmax, const float* dp, float* dkt,
                           const Geometry& g, const std::vector<Block>& blocks, int64_t o_begin,
                           int64_t o_end) {
-  const int64_t stretch = g.taps_per_channel;
+  constexpr int64_t kSegments = 8;
+  const int64_t stretch = g.taps_per_channel, o_count = g.d.o, channels = o_end - o_begin;
   std::fill(dkt + o_begin * stretch, dkt + o_end * stretch, 0.0f);
+  std::vector<uint32_t> live(static_cast<std::size_t>(kSegments * channels));
+  std::array<Segment, kSegments> segments{};
+  int64_t count = 0, terms = 0;
+  const auto flush = [&] {
+    for (const Block& b : blocks)
+      b.weights(segments.data(), count, b.x_offset, argmax, dp, dkt + b.k_offset, g, o_begin, o_end);
+    count = 0;
+    terms = 0;
+  };
   for (int64_t n = 0; n < g.d.n; ++n) {
     for (int64_t i = 0; i < g.pd.oh; ++i) {
-      const float* xr = x + g.image_row(n, i);
       const int64_t tr = g.term_row(n, i);
-      for (const Block& b : blocks)
-        b.weights(xr + b.x_offset, argmax, dp, dkt + b.k_offset, g, tr, o_begin, o_end);
+      for (int64_t j0 = 0; j0 < g.pd.ow; j0 += 32) {
+        // live[o] bit j − j0 set where dp[n, i, j, o] is not 0 (NaN included): one compare per
+        // term, vectorized over o, shared by every block.
+        uint32_t* lv = live.data() + count * channels;
+        std::fill(lv, lv + channels, 0u);
+        for (int64_t j = j0; j < std::min<int64_t>(j0 + 32, g.pd.ow); ++j) {
+          const float* dpj = dp + tr + j * o_count + o_begin;
+          const uint32_t bit = 1u << (j - j0);
+          for (int64_t o = 0; o < channels; ++o) lv[o] |= dpj[o] != 0.0f ? bit : 0u;
+        }
+        for (int64_t o = 0; o < channels; ++o) terms += std::popcount(lv[o]);
+        const int64_t width = std::min<int64_t>(32, g.pd.ow - j0);
+        segments[count++] = {x + g.image_row(n, i), tr, j0, lv, width, width == 32 ? ~0u : (1u << width) - 1};
+        if (count == kSegments || terms >= 12 * channels) flush();
+      }
     }
   }
+  if (count > 0) flush();
 }
 
-// dx of image n (zeroed first when `overwrite`): block by block (its taps of every channel stay
-// in L1), window by window.
+// (live: scratch for the image's argmax bytes with the zero-dp channels left out.)
 void data_for_image(const float* kt, const uint8_t* argmax, const float* dp, float* dx, bool overwrite,
-                    const Geometry& g, const std::vector<Block>& blocks, int64_t n) {
+                    const Geometry& g, const std::vector<Block>& blocks, int64_t n,
+                    std::vector<uint8_t>& live) {
   const int64_t image = g.d.h * g.row_stride;
   if (overwrite) std::fill(dx + n * image, dx + (n + 1) * image, 0.0f);
+  const int64_t first = g.term_row(n, 0), terms = g.pd.oh * g.pd.ow * g.d.o;
+  const uint8_t* am = argmax + first;
+  if (g.pd.ph * g.pd.pw < 256) {  // else 0xFF is a window pixel: every term runs
+    live.resize(static_cast<std::size_t>(terms));
+    live_argmax(argmax + first, dp + first, terms, live.data());
+    am = live.data();
+  }
   for (const Block& b : blocks) {
     for (int64_t i = 0; i < g.pd.oh; ++i) {
       float* dxr = dx + g.image_row(n, i) + b.x_offset;
       const int64_t tr = g.term_row(n, i);
       for (int64_t j = 0; j < g.pd.ow; ++j) {
         const int64_t t = tr + j * g.d.o;
-        b.data(kt + b.k_offset, dp + t, argmax + t, dxr + g.col_at[j], g);
+        b.data(kt + b.k_offset, dp + t, am + (t - first), dxr + g.col_at[j], g);
       }
     }
   }
@@ -311,8 +397,9 @@ void conv2d_pooled_backward(const float* x, const float* kernel, const uint8_t* 
     const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
     const int64_t o_begin = channels * me / team, o_end = channels * (me + 1) / team;
     if (o_begin < o_end) weights_for_channels(x, argmax, dp, dkt.data(), g, blocks, o_begin, o_end);
+    std::vector<uint8_t> live;
     for (int64_t n = images * me / team; n < images * (me + 1) / team; ++n) {
-      data_for_image(kt.data(), argmax, dp, dx, overwrite_dx, g, blocks, n);
+      data_for_image(kt.data(), argmax, dp, dx, overwrite_dx, g, blocks, n, live);
     }
   }
   for (int64_t t = 0; dkernel && t < taps; ++t) {

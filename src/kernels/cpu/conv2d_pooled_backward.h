@@ -12,6 +12,12 @@
 // dense chain (max_pool2d_backward_write_argmax into dz, then conv2d_backward) is the twin: the same
 // terms, summed in another order (tests bound the difference by K·u·Σ|terms|).
 //
+// Terms whose dp is 0 (±0) are not summed: adding ±0 to an accumulator that starts at +0 never
+// changes it, so finite results are the same bits; only a 0 · Inf or 0 · NaN that the dense chain
+// would have turned into NaN (an infinite or NaN weight or input under a zero gradient) is left
+// out, as the terms of the windows' other pixels always were. In training most of dp is 0 (ReLU
+// after the pool and Dropout zero it), and the kernels' time shrinks with it.
+//
 // Every sum runs in a fixed order that depends only on the shapes and the argmax: dk[·, o] over
 // images, window rows, window columns; dx over window rows, window columns, window pixels, and at
 // each pixel over the channels that chose it (summed first, then added into dx). Threads split dk
