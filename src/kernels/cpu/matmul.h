@@ -29,7 +29,9 @@ struct MatmulDims {
 // c = op(a)·op(b) + bias (bias may be null). Overwrites c. float32 runs a cached oneDNN matmul
 // primitive (falling back to the reference loop, and counting it, if oneDNN raises an error),
 // except a single row times an untransposed b (a Dense layer at batch 1), which runs our own
-// cache-aware row-times-matrix loop; float64 runs the reference loop. Results depend only on the
+// cache-aware row-times-matrix loop, and a tall product with a transposed a (M ≥ 4·K, N ≥ 64,
+// M·K ≥ 2^18, no batch: a Dense layer's weight gradient), whose a is transposed into a buffer
+// (kept per thread) before oneDNN runs; float64 runs the reference loop. Results depend only on the
 // shapes and values, not on the thread count or on earlier calls.
 void matmul_forward(const float* a, const float* b, const float* bias, float* c, const MatmulDims& d);
 void matmul_forward(const double* a, const double* b, const double* bias, double* c, const MatmulDims& d);
