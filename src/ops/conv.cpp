@@ -198,37 +198,45 @@ Tensor conv_relu_pool_fused(const char* op, const Tensor& x, const Tensor& kerne
                             const Conv2dDims& d, const kernels::cpu::Pool2dDims& pd) {
   const bool recording = should_record({x, kernel, bias});
   Tensor out = make_result({pd.n, pd.oh, pd.ow, pd.c}, x.dtype(), /*symbolic=*/false);
+  Tensor argmax = recording ? Tensor::empty(out.shape(), DType::kUInt8) : Tensor();
+  // Where conv2d_forward runs the direct kernel, it pools each row pair in L1 (noting the argmax
+  // when recording): z never exists.
+  bool pooled_in_l1 = false;
   if constexpr (std::is_same_v<T, float>) {
-    // A few images at inference: the direct kernel pools each row pair in L1, z never exists.
-    if (!recording && kernels::cpu::conv2d_forward_max_pool_relu(x.data<float>(), kernel.data<float>(),
-                                                                 data_or_null<float>(bias), out.data<float>(), d,
-                                                                 pd)) {
+    pooled_in_l1 = kernels::cpu::conv2d_forward_max_pool_relu(
+        x.data<float>(), kernel.data<float>(), data_or_null<float>(bias), out.data<float>(), d, pd,
+        recording ? argmax.data<uint8_t>() : nullptr);
+    if (pooled_in_l1 && !recording) return out;
+  }
+  bool blocked = false;
+  Tensor x_blocked;
+  if (!pooled_in_l1) {
+    Tensor z = Tensor::empty({d.n, d.oh, d.ow, d.o}, x.dtype());
+    // x in nChw16c, kept for the Winograd backward weights; without recording, the kernel's own
+    // scratch buffer takes it (inference leaves no activation-sized block in the allocator's cache).
+    const bool may_block = std::is_same_v<T, float> && kernels::cpu::conv2d_forward_may_use_winograd(d);
+    if (may_block && recording) x_blocked = Tensor::empty(x.shape(), x.dtype());
+    blocked = may_block && winograd_forward_blocked<T>(x, kernel, bias, z, x_blocked, d);
+    if (!blocked) {
+      x_blocked = Tensor();
+      forward<T>(x, kernel, bias, z, /*relu=*/false, d);
+    }
+    if (!recording && !blocked) {
+      kernels::cpu::max_pool2d_relu_forward(z.data<T>(), out.data<T>(), pd);
       return out;
     }
-  }
-  Tensor z = Tensor::empty({d.n, d.oh, d.ow, d.o}, x.dtype());
-  // x in nChw16c, kept for the Winograd backward weights; without recording, the kernel's own
-  // scratch buffer takes it (inference leaves no activation-sized block in the allocator's cache).
-  const bool may_block = std::is_same_v<T, float> && kernels::cpu::conv2d_forward_may_use_winograd(d);
-  Tensor x_blocked = may_block && recording ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
-  const bool blocked = may_block && winograd_forward_blocked<T>(x, kernel, bias, z, x_blocked, d);
-  if (!blocked) {
-    x_blocked = Tensor();
-    forward<T>(x, kernel, bias, z, /*relu=*/false, d);
-  }
-  if (!recording && !blocked) {
-    kernels::cpu::max_pool2d_relu_forward(z.data<T>(), out.data<T>(), pd);
-    return out;
-  }
-  Tensor argmax = Tensor::empty(out.shape(), DType::kUInt8);
-  if constexpr (std::is_same_v<T, float>) {
-    if (blocked) {
-      kernels::cpu::max_pool2d_forward_argmax_blocked16(z.data<float>(), out.data<float>(), argmax.data<uint8_t>(), pd);
+    if (!argmax.defined()) argmax = Tensor::empty(out.shape(), DType::kUInt8);
+    if constexpr (std::is_same_v<T, float>) {
+      if (blocked) {
+        kernels::cpu::max_pool2d_forward_argmax_blocked16(z.data<float>(), out.data<float>(),
+                                                          argmax.data<uint8_t>(), pd);
+      }
     }
+    if (!blocked)
+      kernels::cpu::max_pool2d_forward_argmax(z.data<T>(), out.data<T>(), argmax.data<uint8_t>(), pd);
+    kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), out.numel());
+    if (!recording) return out;
   }
-  if (!blocked) kernels::cpu::max_pool2d_forward_argmax(z.data<T>(), out.data<T>(), argmax.data<uint8_t>(), pd);
-  kernels::cpu::relu_forward(out.data<T>(), out.data<T>(), out.numel());
-  if (!recording) return out;
   record(out, op, {x, kernel, bias},
          [x = blocked ? x_blocked : x.detach(), kernel = kernel.detach(), y = out.detach(), argmax, d, pd,
           blocked = blocked](const Tensor& dy, GradSink& sink) {

@@ -137,13 +137,15 @@ TEST(Conv2dDirect, SameBitsOnOneAndTwoThreads) {
 }
 
 // conv2d_forward: the direct kernel for a few images, oneDNN (checked against the reference too)
-// for a batch.
+// for a batch with short kernel rows (3·16 floats); a batch with long rows (3·32) runs the direct
+// kernel on AVX2 builds and oneDNN on AVX-512 ones.
 TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
-  const Conv2dDims small = valid_dims(1, 26, 26, 32, 3, 3, 64), batch = valid_dims(16, 26, 26, 32, 3, 3, 64);
+  const Conv2dDims small = valid_dims(1, 26, 26, 32, 3, 3, 64), batch = valid_dims(16, 26, 26, 16, 3, 3, 64);
   if (!conv2d_direct_forward_supported(small)) GTEST_SKIP() << "built without AVX-512 or AVX2";
-  const auto x = random_values<float>(batch.n * batch.h * batch.w * batch.c, 61, 1.0);
-  const auto k = random_values<float>(batch.kh * batch.kw * batch.c * batch.o, 62, 1.0);
-  const auto b = random_values<float>(batch.o, 63, 1.0);
+  const Conv2dDims long_rows = valid_dims(16, 26, 26, 32, 3, 3, 64);
+  const auto x = random_values<float>(long_rows.n * long_rows.h * long_rows.w * long_rows.c, 61, 1.0);
+  const auto k = random_values<float>(long_rows.kh * long_rows.kw * long_rows.c * long_rows.o, 62, 1.0);
+  const auto b = random_values<float>(long_rows.o, 63, 1.0);
 
   std::vector<float> routed(small.n * small.oh * small.ow * small.o), direct = routed;
   dnnl_clear_last_impl();
@@ -157,6 +159,23 @@ TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
   conv2d_forward(x.data(), k.data(), b.data(), y.data(), batch);
   EXPECT_NE(dnnl_last_impl(), "") << "batch 16 did not run oneDNN";
   EXPECT_EQ(outside_rounding(x, k, b.data(), y, batch), 0);
+
+  EXPECT_FALSE(conv2d_forward_runs_direct(batch));
+  // A CPU without AVX-512 has a library built without it (-march=native): long rows go direct.
+  const bool long_direct_route = conv2d_forward_runs_direct(long_rows);
+  if (!__builtin_cpu_supports("avx512f")) {
+    EXPECT_TRUE(long_direct_route) << "an AVX2 build sent long rows to oneDNN";
+  }
+  std::vector<float> long_y(long_rows.n * long_rows.oh * long_rows.ow * long_rows.o), long_direct = long_y;
+  dnnl_clear_last_impl();
+  conv2d_forward(x.data(), k.data(), b.data(), long_y.data(), long_rows);
+  EXPECT_EQ(dnnl_last_impl().empty(), long_direct_route)
+      << "conv2d_forward_runs_direct disagrees with conv2d_forward";
+  if (long_direct_route) {
+    conv2d_direct_forward(x.data(), k.data(), b.data(), long_direct.data(), long_rows, false);
+    EXPECT_TRUE(same_bits(long_y, long_direct));
+  }
+  EXPECT_EQ(outside_rounding(x, k, b.data(), long_y, long_rows), 0);
 }
 
 // A valid pool with stride = window over y [d.n, d.oh, d.ow, d.o].
@@ -171,7 +190,8 @@ Pool2dDims tiling_pool(const Conv2dDims& d, int64_t ph, int64_t pw) {
 // Conv, pool and ReLU in one pass == the direct convolution, then max_pool2d_relu_forward, bit
 // for bit: the CNN's conv2 + 2×2 pool at batch 1 and 3, 3×3 and 3×2 windows that leave rows and
 // columns out (26 = 8·3 + 2), one vector of channels, NaN inputs (a NaN window must stay NaN),
-// one and two threads; and conv2d_forward_max_pool_relu routes a batch to oneDNN (false).
+// one and two threads, with and without the argmax bytes (training); and
+// conv2d_forward_max_pool_relu routes a batch to oneDNN (false).
 TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
   struct Case {
     Conv2dDims d;
@@ -187,9 +207,11 @@ TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
     for (std::size_t i = 3; i < x.size(); i += 211) x[i] = NAN;
     const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 72, 1.0);
     const auto b = random_values<float>(d.o, 73, 1.0);
-    std::vector<float> z(d.n * d.oh * d.ow * d.o), want(pd.n * pd.oh * pd.ow * pd.c);
+    std::vector<float> z(d.n * d.oh * d.ow * d.o), want(pd.n * pd.oh * pd.ow * pd.c), pooled(want.size());
     conv2d_direct_forward(x.data(), k.data(), b.data(), z.data(), d, false);
     max_pool2d_relu_forward(z.data(), want.data(), pd);
+    std::vector<uint8_t> want_argmax(want.size(), 0xEE);
+    max_pool2d_forward_argmax(z.data(), pooled.data(), want_argmax.data(), pd);
     int64_t nans = 0, zeros = 0;
     for (float v : want) nans += std::isnan(v), zeros += v == 0.0f;
     EXPECT_GT(nans, 0) << describe(d);
@@ -201,10 +223,21 @@ TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
       });
       EXPECT_TRUE(same_bits(got, want)) << describe(d) << " pool " << c.ph << "x" << c.pw << ", " << threads
                                         << " thread(s)";
+      // Training: the same values and the argmax bytes of max_pool2d_forward_argmax.
+      std::vector<float> got_training(want.size(), 7.0f);
+      std::vector<uint8_t> argmax(want.size(), 0xEE);
+      with_threads(threads, [&] {
+        EXPECT_TRUE(conv2d_forward_max_pool_relu(x.data(), k.data(), b.data(), got_training.data(), d, pd,
+                                                 argmax.data()));
+      });
+      EXPECT_TRUE(same_bits(got_training, want)) << describe(d) << ", with argmax";
+      EXPECT_EQ(argmax, want_argmax) << describe(d) << " pool " << c.ph << "x" << c.pw << ", " << threads
+                                     << " thread(s)";
     }
   }
-  // Not taken: a batch past the direct kernel's limit, pool padding, stride ≠ window.
-  const Conv2dDims batch = valid_dims(16, 26, 26, 32, 3, 3, 64), small = valid_dims(1, 26, 26, 32, 3, 3, 64);
+  // Not taken: a batch past the direct kernel's limit (kernel rows of 3·16 floats: AVX2 builds
+  // take longer rows at any batch), pool padding, stride ≠ window.
+  const Conv2dDims batch = valid_dims(16, 26, 26, 16, 3, 3, 64), small = valid_dims(1, 26, 26, 32, 3, 3, 64);
   std::vector<float> unused(16 * 12 * 12 * 64, 7.0f);
   EXPECT_FALSE(conv2d_forward_max_pool_relu(nullptr, nullptr, nullptr, unused.data(), batch, tiling_pool(batch, 2, 2)));
   Pool2dDims padded = tiling_pool(small, 2, 2);

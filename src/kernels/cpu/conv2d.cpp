@@ -337,6 +337,18 @@ bool winograd_backward(const float* x, const float* dy, const float* kernel, flo
 // cost per call (the kernel's reorder, the primitive's dispatch) is spread over a few images.
 constexpr int64_t kDirectMaxPixels = 4096;
 
+// Builds without AVX-512 (oneDNN's jit:avx2 kernels) also run the direct kernel at any batch when a
+// kernel row holds at least 64 floats (KW·C): the CNN's conv2 (rows of 96) at batch 128 took
+// 23.4–23.7 ms direct against 26.6–26.7 ms in oneDNN, at batch 32 5.7–5.8 against 6.3 ms, while
+// conv1 (rows of 3) took 1.47 against 0.67 ms (AVX2 VM, BM_Conv2d, 5 interleaved repetitions,
+// 2026-12-01 00:25 UTC). With AVX-512, oneDNN's brgconv kernels tied the direct one at batch 128.
+#if defined(__AVX512F__)
+constexpr bool kDirectForLongRows = false;
+#else
+constexpr bool kDirectForLongRows = true;
+#endif
+constexpr int64_t kDirectMinRowFloats = 64;
+
 bool empty_output(const Conv2dDims& d) { return d.n == 0 || d.oh == 0 || d.ow == 0 || d.o == 0; }
 
 // The Winograd kernels where chosen and available; false sends the caller to the direct ones
@@ -374,21 +386,24 @@ WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same) {
   return {out, total / 2, total - total / 2};
 }
 
+bool conv2d_forward_runs_direct(const Conv2dDims& d) {
+  if (!conv2d_direct_forward_supported(d)) return false;
+  return d.n * d.oh * d.ow <= kDirectMaxPixels || (kDirectForLongRows && d.kw * d.c >= kDirectMinRowFloats);
+}
+
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
                     bool relu) {
   if (empty_output(d)) return;
-  if (d.n * d.oh * d.ow <= kDirectMaxPixels && conv2d_direct_forward_supported(d)) {
-    return conv2d_direct_forward(x, kernel, bias, y, d, relu);
-  }
+  if (conv2d_forward_runs_direct(d)) return conv2d_direct_forward(x, kernel, bias, y, d, relu);
   const bool winograd = g_winograd.load() && winograd_forward_or_false(x, kernel, bias, y, d);
   if (!winograd) conv2d_forward_dnnl(x, kernel, bias, y, d);
   if (relu) relu_forward(y, y, d.n * d.oh * d.ow * d.o);
 }
 
 bool conv2d_forward_max_pool_relu(const float* x, const float* kernel, const float* bias, float* y,
-                                  const Conv2dDims& d, const Pool2dDims& pd) {
-  if (empty_output(d) || d.n * d.oh * d.ow > kDirectMaxPixels) return false;
-  return conv2d_direct_forward_max_pool_relu(x, kernel, bias, y, d, pd);
+                                  const Conv2dDims& d, const Pool2dDims& pd, uint8_t* argmax) {
+  if (empty_output(d) || !conv2d_forward_runs_direct(d)) return false;
+  return conv2d_direct_forward_max_pool_relu(x, kernel, bias, y, d, pd, argmax);
 }
 
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
@@ -462,7 +477,7 @@ void conv2d_backward(const double* x, const double* dy, const double* kernel, do
 
 bool conv2d_forward_may_use_winograd(const Conv2dDims& d) {
   if (!g_winograd.load() || !winograd_shape(d) || empty_output(d) || d.n * d.h * d.w * d.c == 0) return false;
-  return !(d.n * d.oh * d.ow <= kDirectMaxPixels && conv2d_direct_forward_supported(d));
+  return !conv2d_forward_runs_direct(d);
 }
 
 bool conv2d_forward_winograd_blocked16(const float* x, const float* kernel, const float* bias, float* y,

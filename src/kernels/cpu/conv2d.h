@@ -33,16 +33,23 @@ struct WindowAxis {
 [[nodiscard]] WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same);
 
 // y = conv(x, kernel) + bias (bias may be null), then relu(y) = max(y, 0) with NaN kept if `relu`.
-// Overwrites y.
+// Overwrites y. float32 runs the direct kernel (conv2d_direct.h) where conv2d_forward_runs_direct
+// says so, else oneDNN (or its Winograd kernels when chosen).
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
                     bool relu = false);
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
                     bool relu = false);
+// Whether float32 conv2d_forward runs the direct kernel: where it takes the shape, for a call of at
+// most 4096 output pixels (oneDNN's fixed cost per call dominates), and in builds without AVX-512
+// for any batch when a kernel row (KW·C) holds at least 64 floats (faster than oneDNN's jit:avx2).
+[[nodiscard]] bool conv2d_forward_runs_direct(const Conv2dDims& d);
 // y = relu(max_pool(conv2d_forward(x, kernel, bias))) in one pass where conv2d_forward would run
 // the direct kernel and the pool's windows tile its output without padding
-// (conv2d_direct_forward_max_pool_relu); false, nothing written, elsewhere.
-[[nodiscard]] bool conv2d_forward_max_pool_relu(const float* x, const float* kernel, const float* bias, float* y,
-                                                const Conv2dDims& d, const Pool2dDims& pd);
+// (conv2d_direct_forward_max_pool_relu, with the window argmax noted when `argmax` is given);
+// false, nothing written, elsewhere.
+[[nodiscard]] bool conv2d_forward_max_pool_relu(const float* x, const float* kernel, const float* bias,
+                                                float* y, const Conv2dDims& d, const Pool2dDims& pd,
+                                                uint8_t* argmax = nullptr);
 // dx = the transposed convolution of dy with kernel. Overwrites dx.
 void conv2d_backward_data(const float* dy, const float* kernel, float* dx, const Conv2dDims& d);
 void conv2d_backward_data(const double* dy, const double* kernel, double* dx, const Conv2dDims& d);

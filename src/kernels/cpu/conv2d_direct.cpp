@@ -214,7 +214,7 @@ bool conv2d_direct_forward_max_pool_relu_supported(const Conv2dDims& d, const Po
 // window's maximum in row-major window order (v replaces the best when v > best, or v is the first
 // NaN: window_max's rule), then relu as ops::relu (v > 0 or NaN ? v : +0).
 bool conv2d_direct_forward_max_pool_relu(const float* x, const float* kernel, const float* bias, float* y,
-                                         const Conv2dDims& d, const Pool2dDims& pd) {
+                                         const Conv2dDims& d, const Pool2dDims& pd, uint8_t* argmax) {
   if (!conv2d_direct_forward_max_pool_relu_supported(d, pd)) return false;
   const int64_t rows = d.n * pd.oh;
   const int threads = threads_for(2.0 * d.n * d.oh * d.ow * d.o * d.kh * d.kw * d.c);
@@ -230,9 +230,23 @@ bool conv2d_direct_forward_max_pool_relu(const float* x, const float* kernel, co
       for (int64_t c = 0; c < d.o; c += kLanes) {
         const float* window = z + q * pd.pw * d.o + c;
         Vec best = simd::load(window);
-        for (int64_t i = 0; i < pd.ph; ++i) {
-          for (int64_t j = 0; j < pd.pw; ++j)
-            best = simd::take_larger(best, simd::load(window + i * z_row + j * d.o));
+        if (argmax) {  // training: the window pixel i·PW + j of each maximum, as max_pool2d_forward_argmax
+          Vec at = simd::zero();
+          for (int64_t i = 0; i < pd.ph; ++i) {
+            for (int64_t j = 0; j < pd.pw; ++j) {
+              simd::take_larger_noting(best, at, simd::load(window + i * z_row + j * d.o),
+                                       simd::broadcast(static_cast<float>(i * pd.pw + j)));
+            }
+          }
+          alignas(64) float where[kLanes];
+          simd::store(where, at);
+          uint8_t* am = argmax + (row * pd.ow + q) * d.o + c;
+          for (int64_t l = 0; l < kLanes; ++l) am[l] = static_cast<uint8_t>(where[l]);
+        } else {
+          for (int64_t i = 0; i < pd.ph; ++i) {
+            for (int64_t j = 0; j < pd.pw; ++j)
+              best = simd::take_larger(best, simd::load(window + i * z_row + j * d.o));
+          }
         }
         simd::store(out + q * d.o + c, simd::relu(best));  // best > 0 or NaN
       }
@@ -246,7 +260,7 @@ bool conv2d_direct_forward_max_pool_relu(const float* x, const float* kernel, co
 void conv2d_direct_forward(const float*, const float*, const float*, float*, const Conv2dDims&, bool) {}
 bool conv2d_direct_forward_max_pool_relu_supported(const Conv2dDims&, const Pool2dDims&) { return false; }
 bool conv2d_direct_forward_max_pool_relu(const float*, const float*, const float*, float*, const Conv2dDims&,
-                                         const Pool2dDims&) {
+                                         const Pool2dDims&, uint8_t*) {
   return false;
 }
 

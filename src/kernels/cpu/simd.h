@@ -49,6 +49,14 @@ inline Vec take_larger(Vec best, Vec v) {
       (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
   return _mm512_mask_mov_ps(best, take, v);
 }
+// take_larger that also notes where: at = m where v replaced best.
+inline void take_larger_noting(Vec& best, Vec& at, Vec v, Vec m) {
+  const __mmask16 take =
+      _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) |
+      (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_cmp_ps_mask(best, best, _CMP_ORD_Q));
+  best = _mm512_mask_mov_ps(best, take, v);
+  at = _mm512_mask_mov_ps(at, take, m);
+}
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -68,6 +76,13 @@ inline Vec take_larger(Vec best, Vec v) {
       _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
                    _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
   return _mm256_blendv_ps(best, v, take);
+}
+inline void take_larger_noting(Vec& best, Vec& at, Vec v, Vec m) {
+  const Vec take =
+      _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ),
+                   _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
+  best = _mm256_blendv_ps(best, v, take);
+  at = _mm256_blendv_ps(at, m, take);
 }
 
 #elif defined(__SSE2__)
