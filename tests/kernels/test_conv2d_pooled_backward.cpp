@@ -52,6 +52,7 @@ std::vector<Case> cases() {
       make_case(2, 10, 10, 48, 3, 1, 16, 1, 1, 2, 2, false),  // rows of three vectors
       make_case(2, 8, 8, 64, 3, 3, 16, 1, 1, 2, 2, false),    // 36 vectors of taps (AVX-512): several blocks
       make_case(2, 6, 6, 16, 3, 3, 100, 1, 1, 2, 2, false),   // 100 channels: argmax masks of 64 + 36 bits
+      make_case(1, 70, 71, 16, 3, 3, 16, 1, 1, 2, 2, true),   // 34 window columns: masks of 32 + 2 columns
   };
 }
 
