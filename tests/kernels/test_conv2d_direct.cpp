@@ -136,16 +136,15 @@ TEST(Conv2dDirect, SameBitsOnOneAndTwoThreads) {
   }
 }
 
-// conv2d_forward: the direct kernel for a few images, oneDNN (checked against the reference too)
-// for a batch with short kernel rows (3·16 floats); a batch with long rows (3·32) runs the direct
-// kernel on AVX2 builds and oneDNN on AVX-512 ones.
+// conv2d_forward: the direct kernel for a few images everywhere; for batches of 16 images (over
+// 4096 output pixels) with kernel rows of 1·3, 16·3 and 32·3 floats, the direct kernel in builds
+// without AVX-512 and oneDNN in AVX-512 builds, within the rounding bound either way.
 TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
-  const Conv2dDims small = valid_dims(1, 26, 26, 32, 3, 3, 64), batch = valid_dims(16, 26, 26, 16, 3, 3, 64);
+  const Conv2dDims small = valid_dims(1, 26, 26, 32, 3, 3, 64);
   if (!conv2d_direct_forward_supported(small)) GTEST_SKIP() << "built without AVX-512 or AVX2";
-  const Conv2dDims long_rows = valid_dims(16, 26, 26, 32, 3, 3, 64);
-  const auto x = random_values<float>(long_rows.n * long_rows.h * long_rows.w * long_rows.c, 61, 1.0);
-  const auto k = random_values<float>(long_rows.kh * long_rows.kw * long_rows.c * long_rows.o, 62, 1.0);
-  const auto b = random_values<float>(long_rows.o, 63, 1.0);
+  const auto x = random_values<float>(16 * 28 * 28 * 32, 61, 1.0);
+  const auto k = random_values<float>(3 * 3 * 32 * 64, 62, 1.0);
+  const auto b = random_values<float>(64, 63, 1.0);
 
   std::vector<float> routed(small.n * small.oh * small.ow * small.o), direct = routed;
   dnnl_clear_last_impl();
@@ -154,28 +153,25 @@ TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
   conv2d_direct_forward(x.data(), k.data(), b.data(), direct.data(), small, true);
   EXPECT_TRUE(same_bits(routed, direct));
 
-  std::vector<float> y(batch.n * batch.oh * batch.ow * batch.o);
-  dnnl_clear_last_impl();
-  conv2d_forward(x.data(), k.data(), b.data(), y.data(), batch);
-  EXPECT_NE(dnnl_last_impl(), "") << "batch 16 did not run oneDNN";
-  EXPECT_EQ(outside_rounding(x, k, b.data(), y, batch), 0);
-
-  EXPECT_FALSE(conv2d_forward_runs_direct(batch));
-  // A CPU without AVX-512 has a library built without it (-march=native): long rows go direct.
-  const bool long_direct_route = conv2d_forward_runs_direct(long_rows);
-  if (!__builtin_cpu_supports("avx512f")) {
-    EXPECT_TRUE(long_direct_route) << "an AVX2 build sent long rows to oneDNN";
+  for (const Conv2dDims& batch : {valid_dims(16, 28, 28, 1, 3, 3, 32), valid_dims(16, 26, 26, 16, 3, 3, 64),
+                                  valid_dims(16, 26, 26, 32, 3, 3, 64)}) {
+    SCOPED_TRACE(testing::Message() << "C = " << batch.c);
+    const bool direct_route = conv2d_forward_runs_direct(batch);
+    // A CPU without AVX-512 has a library built without it (-march=native): every batch goes direct.
+    if (!__builtin_cpu_supports("avx512f")) {
+      EXPECT_TRUE(direct_route) << "an AVX2 build sent a batch to oneDNN";
+    }
+    std::vector<float> y(batch.n * batch.oh * batch.ow * batch.o), from_direct = y;
+    dnnl_clear_last_impl();
+    conv2d_forward(x.data(), k.data(), b.data(), y.data(), batch);
+    EXPECT_EQ(dnnl_last_impl().empty(), direct_route)
+        << "conv2d_forward_runs_direct disagrees with conv2d_forward";
+    if (direct_route) {
+      conv2d_direct_forward(x.data(), k.data(), b.data(), from_direct.data(), batch, false);
+      EXPECT_TRUE(same_bits(y, from_direct));
+    }
+    EXPECT_EQ(outside_rounding(x, k, b.data(), y, batch), 0);
   }
-  std::vector<float> long_y(long_rows.n * long_rows.oh * long_rows.ow * long_rows.o), long_direct = long_y;
-  dnnl_clear_last_impl();
-  conv2d_forward(x.data(), k.data(), b.data(), long_y.data(), long_rows);
-  EXPECT_EQ(dnnl_last_impl().empty(), long_direct_route)
-      << "conv2d_forward_runs_direct disagrees with conv2d_forward";
-  if (long_direct_route) {
-    conv2d_direct_forward(x.data(), k.data(), b.data(), long_direct.data(), long_rows, false);
-    EXPECT_TRUE(same_bits(long_y, long_direct));
-  }
-  EXPECT_EQ(outside_rounding(x, k, b.data(), long_y, long_rows), 0);
 }
 
 // A valid pool with stride = window over y [d.n, d.oh, d.ow, d.o].
@@ -191,7 +187,8 @@ Pool2dDims tiling_pool(const Conv2dDims& d, int64_t ph, int64_t pw) {
 // for bit: the CNN's conv2 + 2×2 pool at batch 1 and 3, 3×3 and 3×2 windows that leave rows and
 // columns out (26 = 8·3 + 2), one vector of channels, NaN inputs (a NaN window must stay NaN),
 // one and two threads, with and without the argmax bytes (training); and
-// conv2d_forward_max_pool_relu routes a batch to oneDNN (false).
+// conv2d_forward_max_pool_relu takes a batch exactly where conv2d_forward runs it direct (builds
+// without AVX-512), and refuses it (false, nothing written) where oneDNN runs it.
 TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
   struct Case {
     Conv2dDims d;
@@ -235,18 +232,26 @@ TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
                                      << " thread(s)";
     }
   }
-  // Not taken: a batch past the direct kernel's limit (kernel rows of 3·16 floats: AVX2 builds
-  // take longer rows at any batch), pool padding, stride ≠ window.
   const Conv2dDims batch = valid_dims(16, 26, 26, 16, 3, 3, 64), small = valid_dims(1, 26, 26, 32, 3, 3, 64);
-  std::vector<float> unused(16 * 12 * 12 * 64, 7.0f);
-  EXPECT_FALSE(conv2d_forward_max_pool_relu(nullptr, nullptr, nullptr, unused.data(), batch, tiling_pool(batch, 2, 2)));
+  const Pool2dDims batch_pool = tiling_pool(batch, 2, 2);
+  const auto bx = random_values<float>(batch.n * batch.h * batch.w * batch.c, 74, 1.0);
+  const auto bk = random_values<float>(batch.kh * batch.kw * batch.c * batch.o, 75, 1.0);
+  std::vector<float> fused(batch_pool.n * batch_pool.oh * batch_pool.ow * batch_pool.c, 7.0f), want = fused;
+  std::vector<float> z(batch.n * batch.oh * batch.ow * batch.o);
+  EXPECT_EQ(conv2d_forward_max_pool_relu(bx.data(), bk.data(), nullptr, fused.data(), batch, batch_pool),
+            conv2d_forward_runs_direct(batch));
+  if (conv2d_forward_runs_direct(batch)) {
+    conv2d_direct_forward(bx.data(), bk.data(), nullptr, z.data(), batch, false);
+    max_pool2d_relu_forward(z.data(), want.data(), batch_pool);
+  }
+  EXPECT_TRUE(same_bits(fused, want)) << "a batch's pooled output (all 7 where refused)";
+  // Not taken: pool padding, stride ≠ window.
   Pool2dDims padded = tiling_pool(small, 2, 2);
   padded.pad_top = 1;
   EXPECT_FALSE(conv2d_direct_forward_max_pool_relu_supported(small, padded));
   Pool2dDims overlapping = tiling_pool(small, 3, 3);
   overlapping.stride_h = overlapping.stride_w = 2;
   EXPECT_FALSE(conv2d_direct_forward_max_pool_relu_supported(small, overlapping));
-  EXPECT_EQ(unused.front(), 7.0f);
 }
 
 }  // namespace

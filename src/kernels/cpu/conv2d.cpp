@@ -337,17 +337,19 @@ bool winograd_backward(const float* x, const float* dy, const float* kernel, flo
 // cost per call (the kernel's reorder, the primitive's dispatch) is spread over a few images.
 constexpr int64_t kDirectMaxPixels = 4096;
 
-// Builds without AVX-512 (oneDNN's jit:avx2 kernels) also run the direct kernel at any batch when a
-// kernel row holds at least 64 floats (KW·C): the CNN's conv2 (rows of 96) at batch 128 took
-// 23.4–23.7 ms direct against 26.6–26.7 ms in oneDNN, at batch 32 5.7–5.8 against 6.3 ms, while
-// conv1 (rows of 3) took 1.47 against 0.67 ms (AVX2 VM, BM_Conv2d, 5 interleaved repetitions,
-// 2026-12-01 00:25 UTC). With AVX-512, oneDNN's brgconv kernels tied the direct one at batch 128.
+// Builds without AVX-512 (oneDNN's jit:avx2 kernels) run the direct kernel at any batch. The CNN's
+// conv2 (kernel rows of 96 floats) at batch 128 took 23.4–23.7 ms direct against 26.6–26.7 ms in
+// oneDNN, at batch 32 5.7–5.8 against 6.3 ms (BM_Conv2d, 5 interleaved repetitions, 2026-12-01
+// 00:25 UTC). Short rows went direct too once the kernel ran each kernel row's taps as one run
+// (conv2d_direct.cpp): conv1 (rows of 3 floats) with its ReLU at batch 128 0.84–0.89 ms against
+// 0.92–1.00 ms for oneDNN and the ReLU pass, at batch 256 2.24–2.42 against 3.23–3.49 ms; 3×3
+// convolutions of 3, 4, 8 and 16 channels also ran 9–16 % faster direct (AVX2 VM, 02:10 UTC).
+// With AVX-512, oneDNN's brgconv kernels tied the direct one at batch 128 (not remeasured since).
 #if defined(__AVX512F__)
-constexpr bool kDirectForLongRows = false;
+constexpr bool kDirectAtAnyBatch = false;
 #else
-constexpr bool kDirectForLongRows = true;
+constexpr bool kDirectAtAnyBatch = true;
 #endif
-constexpr int64_t kDirectMinRowFloats = 64;
 
 bool empty_output(const Conv2dDims& d) { return d.n == 0 || d.oh == 0 || d.ow == 0 || d.o == 0; }
 
@@ -388,7 +390,7 @@ WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same) {
 
 bool conv2d_forward_runs_direct(const Conv2dDims& d) {
   if (!conv2d_direct_forward_supported(d)) return false;
-  return d.n * d.oh * d.ow <= kDirectMaxPixels || (kDirectForLongRows && d.kw * d.c >= kDirectMinRowFloats);
+  return kDirectAtAnyBatch || d.n * d.oh * d.ow <= kDirectMaxPixels;
 }
 
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,

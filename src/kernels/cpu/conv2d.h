@@ -41,7 +41,7 @@ void conv2d_forward(const double* x, const double* kernel, const double* bias, d
                     bool relu = false);
 // Whether float32 conv2d_forward runs the direct kernel: where it takes the shape, for a call of at
 // most 4096 output pixels (oneDNN's fixed cost per call dominates), and in builds without AVX-512
-// for any batch when a kernel row (KW·C) holds at least 64 floats (faster than oneDNN's jit:avx2).
+// at any batch (faster than oneDNN's jit:avx2 kernels with the ReLU pass after them).
 [[nodiscard]] bool conv2d_forward_runs_direct(const Conv2dDims& d);
 // y = relu(max_pool(conv2d_forward(x, kernel, bias))) in one pass where conv2d_forward would run
 // the direct kernel and the pool's windows tile its output without padding

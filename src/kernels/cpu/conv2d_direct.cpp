@@ -73,11 +73,15 @@ void for_each_tile(int64_t width, int most, const Fn& fn) {
 }
 
 // ---- a tile of R pixels × 16·V output channels ----
-// One tap (i, j) of a tile's sum: for s < count, acc[r][v] += a[offset + r·a_stride + s] · b[s·ldb + 16v],
-// i.e. Σ_c x[n, p+i, q+r+j, c] · kernel[i, j, c, o0 + 16v + lane].
+// One kernel row i of a tile's sum: for s < count = KW·C, acc[r][v] += a[offset + r·a_stride + s] ·
+// b[s·ldb + 16v], i.e. Σ_{j,c} x[n, p+i, q+r+j, c] · kernel[i, j, c, o0 + 16v + lane]. Stride 1 and no
+// padding make the KW taps of a row one run: x[n, p+i, q+r, 0] + j·C + c is x[n, p+i, q+r+j, c], and
+// kernel[i, j, c, ·] lies at (j·C + c)·O from kernel[i, 0, 0, ·]. The terms are added in the order
+// (j, c) either way; one run instead of KW per row saves the loop's set-up, which dominated short
+// rows (C = 1: a run of 3 instead of three of 1).
 struct Segment {
-  int64_t offset;  // into the tile's a: (i·W + j)·C
-  const float* b;  // kernel[i, j, 0, o0]
+  int64_t offset;  // into the tile's a: i·W·C
+  const float* b;  // kernel[i, 0, 0, o0]
 };
 
 struct PixelTile {
@@ -85,7 +89,7 @@ struct PixelTile {
   int64_t a_stride;    // floats between the tile's pixels in a: C
   const Segment* segments;
   int64_t segment_count;
-  int64_t count;       // steps per segment: C
+  int64_t count;       // steps per segment: KW·C
   int64_t ldb;         // floats between the rows of b: O
   float* out;          // y at the tile's first pixel, channel o0
   int64_t out_stride;  // floats between the tile's pixels in y: O
@@ -161,22 +165,18 @@ void conv_row(const float* x_row, const float* kernel, const float* bias, float*
               bool relu) {
   for_each_channel_block(d.o / kLanes, [&](int64_t o0, int vectors) {
     Segment segments[kMaxTaps];
-    for (int64_t i = 0; i < d.kh; ++i) {
-      for (int64_t j = 0; j < d.kw; ++j) {
-        segments[i * d.kw + j] = {(i * d.w + j) * d.c, kernel + (i * d.kw + j) * d.c * d.o + o0};
-      }
-    }
+    for (int64_t i = 0; i < d.kh; ++i) segments[i] = {i * d.w * d.c, kernel + i * d.kw * d.c * d.o + o0};
     // Grouping only pays when all taps' weights for the block overflow L1.
     const bool big = d.kh * d.kw * d.c * vectors * kLanes * 4 > kL1WeightBytes;
-    const int64_t groups = big ? d.kh : 1, per_group = d.kh * d.kw / groups;
+    const int64_t groups = big ? d.kh : 1, per_group = d.kh / groups;
     for (int64_t g = 0; g < groups; ++g) {
       const TileStart from = g > 0 ? kFromOut : bias ? kFromBias : kFromZero;
       for_each_tile(d.ow, max_rows(vectors), [&](int64_t q0, int size) {
         // Built in place: copying a prepared tile compiled to one 64-byte load of fields just
         // stored one by one (a store-forwarding stall per tile; perf put most of this loop's
         // samples on that load).
-        const PixelTile t{x_row + q0 * d.c, d.c, segments + g * per_group, per_group, d.c, d.o,
-                          y_row + q0 * d.o + o0, d.o};
+        const PixelTile t{x_row + q0 * d.c, d.c, segments + g * per_group, per_group,
+                          d.kw * d.c,       d.o, y_row + q0 * d.o + o0,    d.o};
         run_pixel_tile(vectors, size, t, from, bias ? bias + o0 : nullptr, relu && g == groups - 1);
       });
     }

@@ -3,7 +3,7 @@
 // they lie (no im2col buffer, no weight reorder), with the bias and an optional ReLU applied
 // before the store. conv2d.cpp routes small batches here (where oneDNN's fixed cost per call,
 // the kernel's reorder among it, outweighs its faster large-batch kernels), and in builds without
-// AVX-512 any batch of a convolution with long kernel rows (conv2d_forward_runs_direct).
+// AVX-512 any batch (conv2d_forward_runs_direct).
 //
 // Every output element is one sum in a fixed order that depends only on the shapes (tiles and
 // threads only decide who computes it), so results do not depend on the thread count.
