@@ -4,6 +4,7 @@
 // ε = 1e-7 as Keras), batch 128, torch::set_num_threads(NORMNET_NUM_THREADS or 2), the same modes
 // and RESULT lines. The data come from normnet's Fashion-MNIST reader (not timed), viewed as NCHW
 // (one channel, so NHWC and NCHW are the same bytes); torch runs its default NCHW layout.
+// --seed S (default 1): torch::manual_seed (initial weights, shuffling, Dropout).
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -96,7 +97,9 @@ double test_accuracy(Net& net, const Data& d) {
 void run(const nb::Args& args) {
   const std::string mode = args.str("mode", "train");
   const int steps = args.integer("steps", 40), warmup = args.integer("warmup", 3);
-  torch::manual_seed(1);
+  const int seed = args.integer("seed", 1);  // initial weights, shuffling, Dropout
+  if (seed < 0) throw std::invalid_argument("--seed must be >= 0, got " + std::to_string(seed));
+  torch::manual_seed(static_cast<uint64_t>(seed));
   const Data d = load();
   Net net;
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-3).eps(1e-7));

@@ -4,7 +4,7 @@
 // RSS (wait4's ru_maxrss) and prints medians over --reps and the ratios normnet/libtorch.
 //   bench_fashion_cnn --steps 40 --reps 3 [--epochs 0] [--threads 2] [--omp-wait-policy passive]
 //                     [--data uint8|float32] [--conv2d-algorithm direct|winograd|both]
-//                     [--modes train,infer,phases]
+//                     [--modes train,infer,phases] [--seeds 1]
 // --modes (default all three) picks the modes to run, e.g. `--modes infer --reps 15` for the
 // inference rows alone.
 // --data (default uint8) is passed to fashion_cnn_normnet only: uint8 holds the images as bytes
@@ -13,6 +13,10 @@
 // ToTensor gives float32). Both print peak RSS with and without the data set's tensors.
 // --conv2d-algorithm (default direct) is passed to fashion_cnn_normnet (ops::set_conv2d_algorithm);
 // `both` runs normnet twice per repetition, direct and Winograd, as two sides beside the peer.
+// --seeds (default 1) lists the seeds of the --epochs runs (each program's --seed: initial weights,
+// shuffling, Dropout): each side trains once per seed; the full-epoch table then shows medians over
+// the seeds and a second table each seed's test accuracies, so that a difference between the two
+// libraries' accuracy curves can be set against how far one library's curve moves with the seed.
 // --omp-wait-policy sets OMP_WAIT_POLICY for both programs (both use libgomp): on a machine whose
 // cores are shared with other jobs, spinning at barriers while the partner thread is preempted
 // dominated both programs' times (docs/benchmarks.md); "default" leaves it unset.
@@ -123,7 +127,7 @@ void header(const char* first, const std::vector<Side>& sides) {
 }
 
 void print_tables(const std::vector<Side>& sides, const std::vector<std::string>& modes, int steps, int reps,
-                  int epochs) {
+                  int epochs, std::size_t seed_count) {
   const auto ran = [&](const char* mode) { return std::find(modes.begin(), modes.end(), mode) != modes.end(); };
   if (ran("train") || ran("infer")) header("metric (medians)", sides);
   row("train step, ms", "train_step_ms", sides);
@@ -144,7 +148,7 @@ void print_tables(const std::vector<Side>& sides, const std::vector<std::string>
     }
   }
   if (epochs == 0) return;
-  header("full epoch", sides);
+  header(seed_count > 1 ? "full epoch (medians over the seeds)" : "full epoch", sides);
   for (int e = 1; e <= epochs; ++e) {
     const std::string tag = "epochs_epoch" + std::to_string(e);
     row(("epoch " + std::to_string(e) + " s").c_str(), tag + "_s", sides);
@@ -156,6 +160,47 @@ void print_tables(const std::vector<Side>& sides, const std::vector<std::string>
     row(("epoch " + std::to_string(e) + " outside the steps, s").c_str(), tag + "_outside_steps_s", sides);
   }
   row("peak RSS, MiB", "epochs_rss_mib", sides);
+}
+
+// Each seed's test accuracy after each epoch, in percent, per side; then the mean and the spread
+// (largest − smallest) over the seeds, and normnet's mean minus libtorch's in points.
+void print_seed_table(const std::vector<Side>& sides, const std::vector<int>& seeds, int epochs) {
+  header("test accuracy, % (by seed)", sides);
+  const bool peer = sides.back().name == "libtorch";
+  const auto values = [&](const Side& side, const std::string& key) {
+    const auto it = side.samples.find(key);
+    return it == side.samples.end() ? std::vector<double>{} : it->second;
+  };
+  for (int e = 1; e <= epochs; ++e) {
+    const std::string key = "epochs_epoch" + std::to_string(e) + "_test_acc";
+    for (std::size_t s = 0; s < seeds.size(); ++s) {
+      std::printf("| epoch %d, seed %d |", e, seeds[s]);
+      for (const Side& side : sides) {
+        const auto v = values(side, key);
+        std::printf(s < v.size() ? " %.2f |" : " - |", s < v.size() ? 100 * v[s] : 0.0);
+      }
+      for (std::size_t i = 0; peer && i + 1 < sides.size(); ++i) std::printf(" |");
+      std::printf("\n");
+    }
+    std::printf("| epoch %d, mean (spread) |", e);
+    std::vector<double> means;
+    for (const Side& side : sides) {
+      const auto v = values(side, key);
+      if (v.empty()) {
+        std::printf(" - |");
+        means.push_back(0);
+        continue;
+      }
+      double sum = 0;
+      for (double x : v) sum += x;
+      means.push_back(100 * sum / static_cast<double>(v.size()));
+      const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+      std::printf(" %.2f (%.2f) |", means.back(), 100 * (*hi - *lo));
+    }
+    for (std::size_t i = 0; peer && i + 1 < sides.size(); ++i)
+      std::printf(" %+.2f points |", means[i] - means.back());
+    std::printf("\n");
+  }
 }
 
 // The first three fields of /proc/loadavg (1, 5, 15 minutes): how busy the shared machine was.
@@ -184,6 +229,23 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
   if (algorithm != "direct" && algorithm != "winograd" && algorithm != "both") {
     throw std::invalid_argument("--conv2d-algorithm must be direct, winograd or both, got " + algorithm);
   }
+  std::vector<int> seeds;  // --seeds 1 (the default): the seeds of the --epochs runs
+  std::istringstream seed_list(args.str("seeds", "1"));
+  for (std::string item; std::getline(seed_list, item, ',');) {
+    std::size_t used = 0;
+    int seed = -1;
+    try {
+      seed = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || seed < 0) {
+      throw std::invalid_argument("--seeds takes a comma-separated list of integers >= 0; got '" + item +
+                                  "'");
+    }
+    seeds.push_back(seed);
+  }
+  if (seeds.empty()) throw std::invalid_argument("--seeds is empty");
   std::vector<std::string> modes;  // --modes train,infer,phases (the default): which to run, in order
   std::istringstream mode_list(args.str("modes", "train,infer,phases"));
   for (std::string m; std::getline(mode_list, m, ',');) {
@@ -229,15 +291,18 @@ void run(const nb::Args& args, const std::filesystem::path& dir) {
       }
     }
   }
-  if (epochs > 0) {
+  for (int seed : epochs > 0 ? seeds : std::vector<int>{}) {
     for (Side& side : sides) {
-      std::vector<std::string> a{"--mode", "epochs", "--epochs", std::to_string(epochs)};
+      std::vector<std::string> a{
+          "--mode", "epochs", "--epochs", std::to_string(epochs), "--seed", std::to_string(seed)};
       a.insert(a.end(), side.extra_args.begin(), side.extra_args.end());
       side.add(run_program(side.program, a), "epochs_");
+      std::fprintf(stderr, "  %s epochs, seed %d done\n", side.name.c_str(), seed);
     }
   }
   std::printf("load average at end: %s\n", load_average().c_str());
-  print_tables(sides, modes, steps, reps, epochs);
+  print_tables(sides, modes, steps, reps, epochs, seeds.size());
+  if (epochs > 0 && seeds.size() > 1) print_seed_table(sides, seeds, epochs);
 }
 
 }  // namespace

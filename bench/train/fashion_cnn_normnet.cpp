@@ -13,6 +13,8 @@
 //                                        Input(float32), as the libtorch peer does
 //   --conv2d-algorithm direct (default) | winograd
 //                                        ops::set_conv2d_algorithm: Winograd for the 32 → 64 convolution
+//   --seed S (default 1)                 set_random_seed (initial weights) and fit's seed (shuffling,
+//                                        Dropout); bench_fashion_cnn --seeds compares several
 // Every mode prints RESULT data_mib (the bytes of the data set's tensors).
 // Threads: NORMNET_NUM_THREADS (2 by default here).
 #include <cstdio>
@@ -74,22 +76,32 @@ class StepTimer : public Callback {
   nb::Clock clock_;
 };
 
-void run_train(Model& model, const datasets::Dataset& data, int steps, int warmup) {
+void run_train(Model& model, const datasets::Dataset& data, int steps, int warmup, uint64_t seed) {
   auto timer = std::make_shared<StepTimer>();
   model.fit(data.train.x, data.train.y,
-            FitOptions().epochs(1).batch_size(nb::kBatch).steps_per_epoch(steps + warmup).seed(1).verbose(0).callbacks(
-                {timer}));
+            FitOptions()
+                .epochs(1)
+                .batch_size(nb::kBatch)
+                .steps_per_epoch(steps + warmup)
+                .seed(seed)
+                .verbose(0)
+                .callbacks({timer}));
   const std::vector<double> timed(timer->seconds.begin() + warmup, timer->seconds.end());
   nb::report_steps(timed);
 }
 
-void run_epochs(Model& model, const datasets::Dataset& data, int epochs) {
+void run_epochs(Model& model, const datasets::Dataset& data, int epochs, uint64_t seed) {
   for (int e = 0; e < epochs; ++e) {
     auto timer = std::make_shared<StepTimer>();
     nb::Clock clock;
-    const History h = model.fit(
-        data.train.x, data.train.y,
-        FitOptions().epochs(e + 1).initial_epoch(e).batch_size(nb::kBatch).seed(1).verbose(0).callbacks({timer}));
+    const History h = model.fit(data.train.x, data.train.y,
+                                FitOptions()
+                                    .epochs(e + 1)
+                                    .initial_epoch(e)
+                                    .batch_size(nb::kBatch)
+                                    .seed(seed)
+                                    .verbose(0)
+                                    .callbacks({timer}));
     const double seconds = clock.seconds();
     const auto test = model.evaluate(data.test.x, data.test.y, 256);
     const std::string tag = "epoch" + std::to_string(e + 1);
@@ -173,15 +185,17 @@ int main(int argc, char** argv) {
     const nb::Args args(argc, argv);
     const std::string mode = args.str("mode", "train");
     set_num_threads(nb::thread_count());
-    set_random_seed(1);
+    const int seed = args.integer("seed", 1);
+    if (seed < 0) throw ValueError("--seed must be >= 0, got " + std::to_string(seed));
+    set_random_seed(static_cast<uint64_t>(seed));
     const std::string data_kind = args.str("data", "uint8");
     if (data_kind != "uint8" && data_kind != "float32") {
-      throw ValueError("fashion_cnn_normnet: unknown --data '" + data_kind + "' (uint8, float32)");
+      throw ValueError("unknown --data '" + data_kind + "' (uint8, float32)");
     }
     const DType images = data_kind == "uint8" ? DType::kUInt8 : DType::kFloat32;
     const std::string algorithm = args.str("conv2d-algorithm", "direct");
     if (algorithm != "direct" && algorithm != "winograd") {
-      throw ValueError("fashion_cnn_normnet: unknown --conv2d-algorithm '" + algorithm + "' (direct, winograd)");
+      throw ValueError("unknown --conv2d-algorithm '" + algorithm + "' (direct, winograd)");
     }
     ops::set_conv2d_algorithm(algorithm == "winograd" ? ops::Conv2dAlgorithm::kWinograd
                                                       : ops::Conv2dAlgorithm::kDirect);
@@ -194,11 +208,14 @@ int main(int argc, char** argv) {
     Model model = fashion_cnn(images);
     model.compile(compile_options());
     const int steps = args.integer("steps", 40), warmup = args.integer("warmup", 3);
-    if (mode == "train") run_train(model, data, steps, warmup);
-    else if (mode == "epochs") run_epochs(model, data, args.integer("epochs", 1));
+    if (mode == "train")
+      run_train(model, data, steps, warmup, static_cast<uint64_t>(seed));
+    else if (mode == "epochs")
+      run_epochs(model, data, args.integer("epochs", 1), static_cast<uint64_t>(seed));
     else if (mode == "infer") run_infer(model, data, args.integer("reps", 30));
     else if (mode == "phases") run_phases(model, data, steps, warmup);
-    else throw ValueError("fashion_cnn_normnet: unknown --mode '" + mode + "' (train, epochs, infer, phases)");
+    else
+      throw ValueError("unknown --mode '" + mode + "' (train, epochs, infer, phases)");
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fashion_cnn_normnet: %s\n", e.what());
