@@ -115,12 +115,13 @@ void row(const char* label, const std::string& key, const std::vector<Side>& sid
   std::printf("\n");
 }
 
-void header(const char* first, const std::vector<Side>& sides) {
+// `compare` joins each normnet side's name and "libtorch" in the last columns' titles: "/" for ratios.
+void header(const char* first, const std::vector<Side>& sides, const char* compare = "/") {
   std::string names = "| " + std::string(first) + " |", rule = "|---|";
   for (const Side& side : sides) names += " " + side.name + " |", rule += "---|";
   const bool peer = sides.back().name == "libtorch";
   for (std::size_t i = 0; peer && i + 1 < sides.size(); ++i) {
-    names += " " + sides[i].name + "/libtorch |";
+    names += " " + sides[i].name + compare + "libtorch |";
     rule += "---|";
   }
   std::printf("\n%s\n%s\n", names.c_str(), rule.c_str());
@@ -165,7 +166,7 @@ void print_tables(const std::vector<Side>& sides, const std::vector<std::string>
 // Each seed's test accuracy after each epoch, in percent, per side; then the mean and the spread
 // (largest − smallest) over the seeds, and normnet's mean minus libtorch's in points.
 void print_seed_table(const std::vector<Side>& sides, const std::vector<int>& seeds, int epochs) {
-  header("test accuracy, % (by seed)", sides);
+  header("test accuracy, % (by seed)", sides, " − ");
   const bool peer = sides.back().name == "libtorch";
   const auto values = [&](const Side& side, const std::string& key) {
     const auto it = side.samples.find(key);
