@@ -1,6 +1,7 @@
 // Short float32 rows (inner == 1) of the L2-normalization kernels, eight at a time, with the
-// per-row scalars (sum, square root, reciprocal, backward factors) computed in one AVX-512 lane
-// per row, and the ranges inside which those fast formulas hold (shared with l2_normalize_vector.h).
+// per-row scalars (sum, square root, reciprocal, backward factors) computed in one double lane per
+// row (one AVX-512 register, or two AVX2 ones with the same sums in the same order: the same bits),
+// and the ranges inside which those fast formulas hold (shared with l2_normalize_vector.h).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@ inline bool float_safe(double f) { return f >= 0x1p-100 && f <= 0x1p100; }
 
 inline constexpr int kGroup = 8;  // rows per call: one double lane each in a 512-bit register
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 inline constexpr bool kAvailable = true;
 #else
 inline constexpr bool kAvailable = false;  // the functions below are then never called
