@@ -177,22 +177,6 @@ unsigned backward_impl(const float* x, const float* dy, const double* denom, flo
 
 }  // namespace
 
-// Rows of 32 and 64 (common channel counts) get unrolled copies: at 64, the runtime-length loops
-// made the forward about 30 % slower than copying (docs/benchmarks.md, step 16); from 128 on the
-// loop overhead no longer shows.
-unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n) {
-  if (n == 64) return exact_forward_impl<64>(x, y, denom, rows, n);
-  if (n == 32) return exact_forward_impl<32>(x, y, denom, rows, n);
-  return exact_forward_impl<0>(x, y, denom, rows, n);
-}
-
-unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
-                  EpsilonMode mode, bool overwrite) {
-  if (n == 64) return backward_impl<64>(x, dy, denom, dx, rows, n, mode, overwrite);
-  if (n == 32) return backward_impl<32>(x, dy, denom, dx, rows, n, mode, overwrite);
-  return backward_impl<0>(x, dy, denom, dx, rows, n, mode, overwrite);
-}
-
 #elif defined(__AVX2__) && defined(__FMA__)
 // The same kernels on AVX2: a group's eight double lanes are two 256-bit halves (rows 0–3 and
 // 4–7), and every sum adds the same terms in the same order as the AVX-512 code above, so both
@@ -393,6 +377,12 @@ unsigned backward_impl(const float* x, const float* dy, const double* denom, flo
 
 }  // namespace
 
+#endif
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// Rows of 32 and 64 (common channel counts) get unrolled copies: at 64, the runtime-length loops
+// made the forward about 30 % slower than copying (docs/benchmarks.md, step 16); from 128 on the
+// loop overhead no longer shows.
 unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n) {
   if (n == 64) return exact_forward_impl<64>(x, y, denom, rows, n);
   if (n == 32) return exact_forward_impl<32>(x, y, denom, rows, n);
