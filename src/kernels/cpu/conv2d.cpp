@@ -343,7 +343,7 @@ constexpr int64_t kDirectMaxPixels = 4096;
 // 00:25 UTC). Short rows went direct too once the kernel ran each kernel row's taps as one run
 // (conv2d_direct.cpp): conv1 (rows of 3 floats) with its ReLU at batch 128 0.84–0.89 ms against
 // 0.92–1.00 ms for oneDNN and the ReLU pass, at batch 256 2.24–2.42 against 3.23–3.49 ms; 3×3
-// convolutions of 3, 4, 8 and 16 channels also ran 9–16 % faster direct (AVX2 VM, 02:10 UTC).
+// convolutions of 3, 4, 8 and 16 channels also ran 9–17 % faster direct (AVX2 VM, 02:10 UTC).
 // With AVX-512, oneDNN's brgconv kernels tied the direct one at batch 128 (not remeasured since).
 #if defined(__AVX512F__)
 constexpr bool kDirectAtAnyBatch = false;
