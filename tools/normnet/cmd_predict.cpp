@@ -21,6 +21,7 @@ struct PredictArgs {
   std::vector<std::string> files;
   bool invert = false;
   int threads = 0;
+  int64_t limit = 0;  // images per IDX file (0: all)
 };
 
 // Rows of `outputs` that are already probabilities (non-negative, summing to 1) are kept; logits
@@ -41,10 +42,14 @@ bool are_probabilities(const Tensor& outputs) {
 
 void run_predict(const PredictArgs& a) {
   apply_threads(a.threads);
+  if (a.limit < 0)
+    throw ValueError(detail::str("predict --limit: expected a count >= 0 (0 = all), got ", a.limit));
   Model model = load_model(a.model);
   Table table({"input", "class", "probability"});
   for (const std::string& file : a.files) {
-    const Tensor x = load_inputs(file, a.invert);
+    Tensor x = load_inputs(file, a.invert);
+    if (a.limit > 0 && x.shape()[0] > a.limit)
+      x = ops::slice(x, 0, 0, a.limit);  // an IDX file's first images
     Tensor out = model.predict(x, 256);
     if (out.dim() != 2 || out.dtype() != DType::kFloat32)
       throw ShapeError(detail::str("predict: model '", a.model, "' outputs ", shape_to_string(out.shape()),
@@ -75,6 +80,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("files", a->files, "image files or IDX image files (plain or .gz)")->required();
   cmd->add_flag("--invert", a->invert, "use 1 - v for image files (dark objects on a light background)");
   cmd->add_option("--threads", a->threads, "threads (0: $NORMNET_NUM_THREADS, else every core)")->capture_default_str();
+  cmd->add_option("--limit", a->limit, "classify the first N images of each IDX file only (0: all)")
+      ->capture_default_str();
   cmd->callback([a] { run_predict(*a); });
 }
 
