@@ -136,13 +136,13 @@ TEST(Conv2dDirect, SameBitsOnOneAndTwoThreads) {
   }
 }
 
-// conv2d_forward: the direct kernel for a few images everywhere; for batches of 16 images (over
+// conv2d_forward: the direct kernel for a few images everywhere; for batches of 8 images (over
 // 4096 output pixels) with kernel rows of 1·3, 16·3 and 32·3 floats, the direct kernel in builds
 // without AVX-512 and oneDNN in AVX-512 builds, within the rounding bound either way.
 TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
   const Conv2dDims small = valid_dims(1, 26, 26, 32, 3, 3, 64);
   if (!conv2d_direct_forward_supported(small)) GTEST_SKIP() << "built without AVX-512 or AVX2";
-  const auto x = random_values<float>(16 * 28 * 28 * 32, 61, 1.0);
+  const auto x = random_values<float>(8 * 28 * 28 * 32, 61, 1.0);
   const auto k = random_values<float>(3 * 3 * 32 * 64, 62, 1.0);
   const auto b = random_values<float>(64, 63, 1.0);
 
@@ -153,8 +153,8 @@ TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
   conv2d_direct_forward(x.data(), k.data(), b.data(), direct.data(), small, true);
   EXPECT_TRUE(same_bits(routed, direct));
 
-  for (const Conv2dDims& batch : {valid_dims(16, 28, 28, 1, 3, 3, 32), valid_dims(16, 26, 26, 16, 3, 3, 64),
-                                  valid_dims(16, 26, 26, 32, 3, 3, 64)}) {
+  for (const Conv2dDims& batch : {valid_dims(8, 28, 28, 1, 3, 3, 32), valid_dims(8, 26, 26, 16, 3, 3, 64),
+                                  valid_dims(8, 26, 26, 32, 3, 3, 64)}) {
     SCOPED_TRACE(testing::Message() << "C = " << batch.c);
     const bool direct_route = conv2d_forward_runs_direct(batch);
     // A CPU without AVX-512 has a library built without it (-march=native): every batch goes direct.
