@@ -1,6 +1,7 @@
-// SGEMM and convolution through oneDNN at 1024³ and at the reference CNN's shapes (batch 128),
-// beside a measured FMA peak, so each figure reads as a fraction of what the core can do; and the
-// batch-1 Dense product (a memory-bound row times a matrix) in GB/s.
+// SGEMM (ops::matmul: the packed AVX2 kernel or oneDNN, as matmul_forward routes it; oneDNN's own
+// dnnl_sgemm beside it as the peer) and convolution at 1024³ and at the reference CNN's shapes
+// (batch 128), beside a measured FMA peak, so each figure reads as a fraction of what the core can
+// do; and the batch-1 Dense product (a memory-bound row times a matrix) in GB/s.
 //   NORMNET_NUM_THREADS=2 build/bench/bench_kernels --benchmark_filter='Fma|Sgemm|RowTimes|Conv|Pool'
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -114,8 +115,30 @@ void BM_SgemmOpsMatmul(benchmark::State& state) {
   benchmark::DoNotOptimize(ops::matmul(a, b));
   for (auto _ : state) benchmark::DoNotOptimize(ops::matmul(a, b));
   set_flops(state, 2.0 * m * k * n);
+  MatmulDims d;
+  d.m = m, d.k = k, d.n = n;
+  if (matmul_forward_runs_packed(d))
+    state.SetLabel("packed AVX2, " + std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_SgemmOpsMatmul)->Args({1024, 1024, 1024})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The peer in the same run: oneDNN's own sgemm (dnnl_sgemm, row-major, what ops::matmul ran at
+// 1024³ before step 25 in builds without AVX-512) on as many OpenMP threads as normnet uses.
+void BM_SgemmOneDnn(benchmark::State& state) {
+  const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
+  const auto a = random_vector(m * k, 1), b = random_vector(k * n, 2);
+  std::vector<float> c(static_cast<std::size_t>(m * n));
+  omp_set_num_threads(get_num_threads());
+  const auto call = [&] { dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n); };
+  call();
+  for (auto _ : state) {
+    call();
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, 2.0 * m * k * n);
+  state.SetLabel("oneDNN dnnl_sgemm, " + std::to_string(get_num_threads()) + " thread(s)");
+}
+BENCHMARK(BM_SgemmOneDnn)->Args({1024, 1024, 1024})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_SgemmOpsLinear(benchmark::State& state) {
   const int64_t m = state.range(0), k = state.range(1), n = state.range(2);
@@ -146,6 +169,8 @@ void BM_SgemmKernel(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   set_flops(state, 2.0 * d.m * d.k * d.n);
+  if (matmul_forward_runs_packed(d))
+    state.SetLabel("packed AVX2, " + std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_SgemmKernel)
     ->ArgNames({"M", "K", "N", "ta", "tb"})

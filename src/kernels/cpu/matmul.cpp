@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/dnnl_context.h"
+#include "kernels/cpu/matmul_packed.h"
 #include "kernels/cpu/movement.h"
 #include "kernels/cpu/parallel.h"
 #include "normnet/threading.h"
@@ -216,6 +217,26 @@ void matmul_transposed_a_first(const float* a, const float* b, const float* bias
   matmul_dnnl(at.data(), b, bias, c, plain);
 }
 
+// ---- large products in builds without AVX-512: the packed AVX2 kernel (matmul_packed.h) ----
+// oneDNN 2.6's AVX2 sgemm runs a 1024³ product at 63–67 % of the FMA peak on the AVX2 VM, the
+// packed kernel at 74–80 % in the same rounds (docs/benchmarks.md, step 25), and the Dense layer's
+// weight gradient (M, K, N) = (9216, 128, 128) with a transposed a 1.7× faster than the transposed
+// copy and oneDNN below. Each packed value of op(b) serves M/6 tiles and each of op(a) N/16: the
+// kernel gains nothing where M is short (the Dense 9216→128 layer's dx, (128, 128, 9216)) and
+// loses where K is long against M and N (its forward, (128, 9216, 128)) and on small products,
+// where packing costs more than it saves. AVX-512 builds keep oneDNN's brgemm (86–88 % there).
+bool runs_packed(const MatmulDims& d) {  // d folded (fold_batch)
+#if defined(__AVX512F__)
+  (void)d;
+  return false;
+#else
+  return matmul_packed_supported() && d.batch_rank == 0 && d.m >= 256 && d.n >= 64 && d.k >= 32 &&
+         d.k <= 4 * std::max(d.m, d.n) && d.m * d.k * d.n >= (int64_t{1} << 22);
+#endif
+}
+
+bool matmul_forward_runs_packed(const MatmulDims& d) { return runs_packed(fold_batch(d)); }
+
 int64_t matmul_batch_count(const MatmulDims& d) {
   int64_t count = 1;
   for (int i = 0; i < d.batch_rank; ++i) count *= std::max(d.a_batch[i], d.b_batch[i]);
@@ -228,6 +249,8 @@ void matmul_forward(const float* a, const float* b, const float* bias, float* c,
   if (rows == 0 || d.n == 0) return;
   if (d.k == 0) return fill_bias(c, bias, rows, d.n);  // an empty sum
   if (use_gemv(d)) return gemv_forward(a, b, bias, c, d.k, d.n);
+  if (runs_packed(d))
+    return matmul_packed_forward(a, b, bias, c, d.m, d.k, d.n, d.transpose_a, d.transpose_b);
   try {
     if (transposes_a_first(d))
       matmul_transposed_a_first(a, b, bias, c, d);

@@ -31,10 +31,17 @@ struct MatmulDims {
 // except a single row times an untransposed b (a Dense layer at batch 1), which runs our own
 // cache-aware row-times-matrix loop, and a tall product with a transposed a (M ≥ 4·K, N ≥ 64,
 // M·K ≥ 2^18, no batch: a Dense layer's weight gradient), whose a is transposed into a buffer
-// (kept per thread) before oneDNN runs; float64 runs the reference loop. Results depend only on the
-// shapes and values, not on the thread count or on earlier calls.
+// (kept per thread) before oneDNN runs, and, in builds without AVX-512, a large product
+// (matmul_forward_runs_packed), which runs the packed AVX2 kernel (matmul_packed.h); float64 runs
+// the reference loop. Results depend only on the shapes and values, not on the thread count or on
+// earlier calls.
 void matmul_forward(const float* a, const float* b, const float* bias, float* c, const MatmulDims& d);
 void matmul_forward(const double* a, const double* b, const double* bias, double* c, const MatmulDims& d);
+
+// Whether matmul_forward runs `d` (float32) on the packed AVX2 kernel: builds without AVX-512, no
+// batch axes once a's batch is folded into its rows, M ≥ 256, N ≥ 64, 32 ≤ K ≤ 4·max(M, N) and
+// M·K·N ≥ 2^22.
+[[nodiscard]] bool matmul_forward_runs_packed(const MatmulDims& d);
 
 // The naive twin: one dot product per element, accumulated in double.
 template <class T>
