@@ -3,6 +3,8 @@
 // (l2_normalize_blocks.cpp), and gathered vectors (the strided form).
 #include "kernels/cpu/l2_normalize.h"
 
+#include <omp.h>
+
 #include "kernels/cpu/l2_normalize_blocks.h"
 #include "kernels/cpu/l2_normalize_rows.h"
 #include "kernels/cpu/l2_normalize_vector.h"
@@ -101,6 +103,33 @@ void group_sum_squares(const T* x, int64_t n, Acc* s) {
   }
 }
 
+// Whether the float32 exact-mode row kernels write `out` (rows × n) with non-temporal stores:
+// input and output together at least l2_rows::kStreamBytes, and rows that can be streamed.
+template <class T, class Acc>
+bool streams(const T* out, int64_t rows, int64_t n) {
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<Acc, double>) {
+    return 2 * rows * n * int64_t{sizeof(float)} >= l2_rows::kStreamBytes && l2_rows::stream_aligned(out, n);
+  }
+  return false;
+}
+
+// body(k) for k in [0, groups) as parallel_for does; when `stream`, each thread then fences its
+// non-temporal stores, so they are in memory before the region ends and anyone reads them.
+template <class Body>
+void for_row_groups(int64_t groups, int threads, bool stream, const Body& body) {
+  if (!stream) return parallel_for(groups, threads, body);
+  if (threads <= 1 || groups <= 1) {
+    for (int64_t k = 0; k < groups; ++k) body(k);
+    return l2_rows::stream_fence();
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (int64_t k = groups * t / nt; k < groups * (t + 1) / nt; ++k) body(k);
+    l2_rows::stream_fence();
+  }
+}
+
 // One row through the general path (the rows that l2_rows leaves: zero, Inf, NaN, extreme norms).
 template <class T, class Acc>
 void forward_row(const T* v, T* out, double* denom, int64_t n, const Rule& rule) {
@@ -111,10 +140,11 @@ void forward_row(const T* v, T* out, double* denom, int64_t n, const Rule& rule)
 }
 
 template <class T, class Acc>
-void forward_row_group(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule) {
+void forward_row_group(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule,
+                       bool stream) {
   if constexpr (std::is_same_v<T, float> && std::is_same_v<Acc, double> && l2_rows::kAvailable) {
     // float32 in the exact mode (the only one that sums float32 in double): one lane per row.
-    for (unsigned rest = l2_rows::exact_forward(x, y, denom, static_cast<int>(rows), n); rest != 0;
+    for (unsigned rest = l2_rows::exact_forward(x, y, denom, static_cast<int>(rows), n, stream); rest != 0;
          rest &= rest - 1) {
       const int g = __builtin_ctz(rest);
       forward_row<T, Acc>(x + g * n, y + g * n, denom ? denom + g : nullptr, n, rule);
@@ -145,10 +175,11 @@ void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, cons
   }
   const int threads = rows * n >= kParallelMin ? get_num_threads() : 1;
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
-  parallel_for(groups, threads, [&](int64_t k) {
+  const bool stream = streams<T, Acc>(y, rows, n);
+  for_row_groups(groups, threads, stream, [&](int64_t k) {
     const int64_t o = k * kRowGroup;
     forward_row_group<T, Acc>(x + o * n, y + o * n, denom ? denom + o : nullptr,
-                              std::min(kRowGroup, rows - o), n, rule);
+                              std::min(kRowGroup, rows - o), n, rule, stream);
   });
 }
 
@@ -156,14 +187,15 @@ void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, cons
 // they take are zeroed first, while they are in cache).
 template <class T>
 void backward_row_group(const T* x, const T* dy, const double* denom, T* dx, int64_t rows, int64_t n,
-                        EpsilonMode mode, bool overwrite) {
+                        EpsilonMode mode, bool overwrite, bool stream) {
   const auto general = [&](int64_t g) {
     if (overwrite) std::fill_n(dx + g * n, n, T(0));
     const Scale sc = scale_from_denominator(denom[g], x + g * n, n, Contiguous{}, mode);
     backward_vector(x + g * n, dy + g * n, dx + g * n, n, Contiguous{}, sc);
   };
   if constexpr (std::is_same_v<T, float> && l2_rows::kAvailable) {
-    for (unsigned rest = l2_rows::backward(x, dy, denom, dx, static_cast<int>(rows), n, mode, overwrite);
+    for (unsigned rest =
+             l2_rows::backward(x, dy, denom, dx, static_cast<int>(rows), n, mode, overwrite, stream);
          rest != 0; rest &= rest - 1) {
       general(__builtin_ctz(rest));
     }
@@ -190,10 +222,11 @@ void backward_rows(const T* x, const T* dy, const double* denom, T* dx, int64_t 
   }
   const int threads = rows * n >= kParallelMin ? get_num_threads() : 1;
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
-  parallel_for(groups, threads, [&](int64_t k) {
+  const bool stream = overwrite && streams<T, double>(dx, rows, n);
+  for_row_groups(groups, threads, stream, [&](int64_t k) {
     const int64_t o = k * kRowGroup;
     backward_row_group(x + o * n, dy + o * n, denom + o, dx + o * n, std::min(kRowGroup, rows - o), n, mode,
-                       overwrite);
+                       overwrite, stream);
   });
 }
 

@@ -284,7 +284,16 @@ Lanes8 reciprocal(const Lanes8& d) {
   return {_mm256_div_pd(one, d.lo), _mm256_div_pd(one, d.hi)};
 }
 
-template <int64_t kN>
+// y's eight floats at out: streamed (32-byte aligned, see stream_aligned) or stored.
+template <bool kStream>
+void store8(float* out, __m256 v) {
+  if constexpr (kStream)
+    _mm256_stream_ps(out, v);
+  else
+    _mm256_storeu_ps(out, v);
+}
+
+template <int64_t kN, bool kStream>
 unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, int64_t runtime_n) {
   const int64_t n = kN > 0 ? kN : runtime_n;
   const unsigned live = (1u << rows) - 1u;
@@ -308,9 +317,9 @@ unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, i
     int64_t r = 0;
     for (; r + 8 <= n; r += 8) {
       const __m256 w = _mm256_loadu_ps(v + r);
-      _mm256_storeu_ps(out + r, _mm256_fmadd_ps(w, h, _mm256_mul_ps(w, l)));
+      store8<kStream>(out + r, _mm256_fmadd_ps(w, h, _mm256_mul_ps(w, l)));
     }
-    if (r < n) {
+    if (r < n) {  // (never when streaming: n is a multiple of 8)
       const __m256i m = tail_mask(n - r);
       const __m256 w = _mm256_maskload_ps(v + r, m);
       _mm256_maskstore_ps(out + r, m, _mm256_fmadd_ps(w, h, _mm256_mul_ps(w, l)));
@@ -319,7 +328,7 @@ unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, i
   return live & ~fast;
 }
 
-template <int64_t kN>
+template <int64_t kN, bool kStream>
 unsigned backward_impl(const float* x, const float* dy, const double* denom, float* dx, int rows,
                        int64_t runtime_n, EpsilonMode mode, bool overwrite) {
   const int64_t n = kN > 0 ? kN : runtime_n;
@@ -369,7 +378,7 @@ unsigned backward_impl(const float* x, const float* dy, const double* denom, flo
     };
     const __m256i all = _mm256_set1_epi32(-1);
     int64_t r = 0;
-    for (; r + 8 <= n; r += 8) _mm256_storeu_ps(dv + r, grad(r, all));
+    for (; r + 8 <= n; r += 8) store8<kStream>(dv + r, grad(r, all));
     if (r < n) _mm256_maskstore_ps(dv + r, tail_mask(n - r), grad(r, tail_mask(n - r)));
   }
   return live & ~fast;
@@ -383,25 +392,67 @@ unsigned backward_impl(const float* x, const float* dy, const double* denom, flo
 // Rows of 32 and 64 (common channel counts) get unrolled copies: at 64, the runtime-length loops
 // made the forward about 30 % slower than copying (docs/benchmarks.md, step 16); from 128 on the
 // loop overhead no longer shows.
-unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n) {
-  if (n == 64) return exact_forward_impl<64>(x, y, denom, rows, n);
-  if (n == 32) return exact_forward_impl<32>(x, y, denom, rows, n);
-  return exact_forward_impl<0>(x, y, denom, rows, n);
+#if defined(__AVX512F__)
+template <int64_t kN, bool>  // ordinary stores (kStreams is false)
+unsigned forward_for(const float* x, float* y, double* denom, int rows, int64_t n) {
+  return exact_forward_impl<kN>(x, y, denom, rows, n);
+}
+template <int64_t kN, bool>
+unsigned backward_for(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
+                      EpsilonMode mode, bool overwrite) {
+  return backward_impl<kN>(x, dy, denom, dx, rows, n, mode, overwrite);
+}
+void stream_fence() {}
+bool streams_available() { return false; }
+#else
+template <int64_t kN, bool kStream>
+unsigned forward_for(const float* x, float* y, double* denom, int rows, int64_t n) {
+  return exact_forward_impl<kN, kStream>(x, y, denom, rows, n);
+}
+template <int64_t kN, bool kStream>
+unsigned backward_for(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
+                      EpsilonMode mode, bool overwrite) {
+  return backward_impl<kN, kStream>(x, dy, denom, dx, rows, n, mode, overwrite);
+}
+void stream_fence() { _mm_sfence(); }
+bool streams_available() { return true; }
+#endif
+
+template <bool kStream>
+unsigned forward_by_length(const float* x, float* y, double* denom, int rows, int64_t n) {
+  if (n == 64) return forward_for<64, kStream>(x, y, denom, rows, n);
+  if (n == 32) return forward_for<32, kStream>(x, y, denom, rows, n);
+  return forward_for<0, kStream>(x, y, denom, rows, n);
+}
+
+template <bool kStream>
+unsigned backward_by_length(const float* x, const float* dy, const double* denom, float* dx, int rows,
+                            int64_t n, EpsilonMode mode, bool overwrite) {
+  if (n == 64) return backward_for<64, kStream>(x, dy, denom, dx, rows, n, mode, overwrite);
+  if (n == 32) return backward_for<32, kStream>(x, dy, denom, dx, rows, n, mode, overwrite);
+  return backward_for<0, kStream>(x, dy, denom, dx, rows, n, mode, overwrite);
+}
+
+unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool stream) {
+  return stream ? forward_by_length<true>(x, y, denom, rows, n)
+                : forward_by_length<false>(x, y, denom, rows, n);
 }
 
 unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
-                  EpsilonMode mode, bool overwrite) {
-  if (n == 64) return backward_impl<64>(x, dy, denom, dx, rows, n, mode, overwrite);
-  if (n == 32) return backward_impl<32>(x, dy, denom, dx, rows, n, mode, overwrite);
-  return backward_impl<0>(x, dy, denom, dx, rows, n, mode, overwrite);
+                  EpsilonMode mode, bool overwrite, bool stream) {
+  return stream && overwrite ? backward_by_length<true>(x, dy, denom, dx, rows, n, mode, overwrite)
+                             : backward_by_length<false>(x, dy, denom, dx, rows, n, mode, overwrite);
 }
 
 #else
 
-unsigned exact_forward(const float*, float*, double*, int rows, int64_t) { return (1u << rows) - 1u; }
-unsigned backward(const float*, const float*, const double*, float*, int rows, int64_t, EpsilonMode, bool) {
+unsigned exact_forward(const float*, float*, double*, int rows, int64_t, bool) { return (1u << rows) - 1u; }
+unsigned backward(const float*, const float*, const double*, float*, int rows, int64_t, EpsilonMode, bool,
+                  bool) {
   return (1u << rows) - 1u;
 }
+void stream_fence() {}
+bool streams_available() { return false; }
 
 #endif
 

@@ -29,18 +29,42 @@ inline constexpr bool kAvailable = true;
 inline constexpr bool kAvailable = false;  // the functions below are then never called
 #endif
 
+// Non-temporal stores ("streaming": written to memory without first reading the line into the
+// cache) for y and an overwritten dx, in AVX2 builds. Worth it when the output will have left
+// the cache before anyone reads it back: when input and output together exceed the last-level
+// cache of the machines we measure on (32 MiB, one Zen 3 CCX), the case of issue 7's
+// [32, 56, 56, 64] tensor. The reads for ownership that ordinary stores make are a third of the
+// forward's traffic and a quarter of the backward's. (The AVX-512 code keeps ordinary stores:
+// not measured there.)
+inline constexpr int64_t kStreamBytes = int64_t{32} << 20;
+
+// Whether this build streams (a function: the library's build flags decide, not the includer's).
+[[nodiscard]] bool streams_available();
+
+// Whether rows of n floats at `out` can be streamed: 32-byte aligned rows (n a multiple of 8).
+inline bool stream_aligned(const float* out, int64_t n) {
+  return streams_available() && n % 8 == 0 && reinterpret_cast<std::uintptr_t>(out) % 32 == 0;
+}
+
+// Orders this thread's non-temporal stores before its later stores (an sfence): each thread that
+// streamed calls it before the others may read what it wrote.
+void stream_fence();
+
 // Exact-mode forward of `rows` (<= kGroup) consecutive rows of n floats (x[g·n + r]). Writes y and
 // denom for every row whose s lies in [kTinySum, DBL_MAX] and whose 1/‖v‖ lies in
 // [2^-100, FLT_MAX] (the float32 split of scale_vector); returns the bitmask of the other rows
 // (zero, Inf, NaN, norms above 2^100 or below 1/FLT_MAX), which it leaves untouched for the general
 // loop.
-unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n);
+// `stream` (requires stream_aligned(y, n)): y's rows are written with non-temporal stores.
+unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool stream = false);
 
 // dx += ∂L/∂x (dx = ∂L/∂x when `overwrite`) for every row whose backward factors a = 1/|d| and
 // b = a²·t (t = a·⟨dy, v⟩, or 0 where the forward clamped) pass float_safe (the float32 form of
 // add_vector_grad), and, in the exact mode, d lies in [kSafeLow, kSafeHigh]; returns the bitmask
 // of the rows left untouched.
+// `stream` (requires `overwrite` and stream_aligned(dx, n)): dx's rows are written with
+// non-temporal stores.
 unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
-                  EpsilonMode mode, bool overwrite);
+                  EpsilonMode mode, bool overwrite, bool stream = false);
 
 }  // namespace normnet::kernels::cpu::l2_rows
