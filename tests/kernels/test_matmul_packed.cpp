@@ -97,6 +97,31 @@ TEST(MatmulPacked, WithinRoundingOfTheReference) {
   }
 }
 
+// An Inf or NaN reaches exactly the outputs whose sums contain it (the zero padding of the edge
+// tiles never meets it: 0·Inf would make NaN, but only in padding that is not copied out).
+TEST(MatmulPacked, NonFiniteValuesReachOnlyTheirRowsAndColumns) {
+  if (!matmul_packed_supported()) GTEST_SKIP() << "built without AVX2 and FMA: no packed kernel";
+  const Case s{13, 20, 21, false, false, true};  // edge tiles on both axes
+  Operands o(s, 13);
+  o.a[2 * s.k + 5] = INFINITY;  // row 2 of a
+  o.b[7 * s.n + 20] = NAN;      // column 20 of b (the last, in an edge tile)
+  const auto c = packed(s, o.a, o.b, o.bias()), expected = emulate(s, o.a, o.b, o.bias());
+  for (int64_t i = 0; i < s.m; ++i) {
+    for (int64_t j = 0; j < s.n; ++j) {
+      const float got = c[i * s.n + j], want = expected[i * s.n + j];
+      if (j == 20) {
+        EXPECT_TRUE(std::isnan(got)) << i << ", " << j;
+      } else if (i == 2) {
+        EXPECT_TRUE(std::isinf(got) || std::isnan(got)) << i << ", " << j;
+        EXPECT_EQ(std::isnan(got), std::isnan(want)) << i << ", " << j;
+      } else {
+        EXPECT_EQ(got, want) << i << ", " << j;
+        EXPECT_TRUE(std::isfinite(got)) << i << ", " << j;
+      }
+    }
+  }
+}
+
 TEST(MatmulPacked, SameBitsOnOneAndTwoThreads) {
   if (!matmul_packed_supported()) GTEST_SKIP() << "built without AVX2 and FMA: no packed kernel";
   // Large enough for two threads (M·K·N ≥ 2^20), with edges, blocks of k and both transposes.
