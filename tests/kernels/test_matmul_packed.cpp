@@ -1,7 +1,7 @@
 // The packed AVX2 matrix product (kernels/cpu/matmul_packed.h): the same bits as a scalar
-// emulation of its summation order on edge shapes, transposes and biases; the same bits on one and
-// two threads; within the K·u·Σ|terms| bound of the double-precision twin; and matmul_forward's
-// routing (large products in builds without AVX-512 take it, and give its bits).
+// emulation of its summation order on edge shapes, transposes and biases, split by rows or by
+// columns; the same bits on one and two threads; within the K·u·Σ|terms| bound of the double-precision twin;
+// and matmul_forward's routing (large products in builds without AVX-512 take it, and give its bits).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -55,11 +55,14 @@ std::vector<float> emulate(const Case& s, const std::vector<float>& a, const std
 }
 
 std::vector<float> packed(const Case& s, const std::vector<float>& a, const std::vector<float>& b,
-                          const float* bias) {
+                          const float* bias, MatmulPackedSplit split = MatmulPackedSplit::kAuto) {
   std::vector<float> c(static_cast<std::size_t>(s.m * s.n), NAN);
-  matmul_packed_forward(a.data(), b.data(), bias, c.data(), s.m, s.k, s.n, s.ta, s.tb);
+  matmul_packed_forward(a.data(), b.data(), bias, c.data(), s.m, s.k, s.n, s.ta, s.tb, split);
   return c;
 }
+
+constexpr MatmulPackedSplit kSplits[] = {MatmulPackedSplit::kAuto, MatmulPackedSplit::kRows,
+                                         MatmulPackedSplit::kColumns};
 
 // Tile edges (M mod 6, N mod 16), k across blocks (257, 600), a single row or column, every
 // combination of transposes, with and without a bias.
@@ -73,8 +76,12 @@ TEST(MatmulPacked, SameBitsAsItsSummationOrder) {
   if (!matmul_packed_supported()) GTEST_SKIP() << "built without AVX2 and FMA: no packed kernel";
   for (const Case& s : kCases) {
     const Operands o(s, 1);
-    EXPECT_EQ(packed(s, o.a, o.b, o.bias()), emulate(s, o.a, o.b, o.bias()))
-        << "m " << s.m << " k " << s.k << " n " << s.n << " ta " << s.ta << " tb " << s.tb;
+    const auto expected = emulate(s, o.a, o.b, o.bias());
+    for (const MatmulPackedSplit split : kSplits) {
+      EXPECT_EQ(packed(s, o.a, o.b, o.bias(), split), expected)
+          << "m " << s.m << " k " << s.k << " n " << s.n << " ta " << s.ta << " tb " << s.tb << " split "
+          << static_cast<int>(split);
+    }
   }
 }
 
@@ -124,15 +131,22 @@ TEST(MatmulPacked, NonFiniteValuesReachOnlyTheirRowsAndColumns) {
 
 TEST(MatmulPacked, SameBitsOnOneAndTwoThreads) {
   if (!matmul_packed_supported()) GTEST_SKIP() << "built without AVX2 and FMA: no packed kernel";
-  // Large enough for two threads (M·K·N ≥ 2^20), with edges, blocks of k and both transposes.
-  const Case cases[] = {{203, 300, 77, false, false, true}, {130, 520, 100, true, true, false}};
+  // Large enough for two threads (M·K·N ≥ 2^20), with edges, blocks of k and both transposes;
+  // both splits on each.
+  const Case cases[] = {{203, 300, 77, false, false, true},
+                        {130, 520, 100, true, true, false},
+                        {300, 100, 90, true, false, true}};
   for (const Case& s : cases) {
     const Operands o(s, 7);
-    std::vector<float> one, two;
-    with_threads(1, [&] { one = packed(s, o.a, o.b, o.bias()); });
-    with_threads(2, [&] { two = packed(s, o.a, o.b, o.bias()); });
-    EXPECT_EQ(one, two) << "m " << s.m << " k " << s.k << " n " << s.n;
-    EXPECT_EQ(two, emulate(s, o.a, o.b, o.bias()));
+    const auto expected = emulate(s, o.a, o.b, o.bias());
+    for (const MatmulPackedSplit split : kSplits) {
+      std::vector<float> one, two;
+      with_threads(1, [&] { one = packed(s, o.a, o.b, o.bias(), split); });
+      with_threads(2, [&] { two = packed(s, o.a, o.b, o.bias(), split); });
+      EXPECT_EQ(one, two) << "m " << s.m << " k " << s.k << " n " << s.n << " split "
+                          << static_cast<int>(split);
+      EXPECT_EQ(two, expected) << "m " << s.m << " k " << s.k << " n " << s.n;
+    }
   }
 }
 
@@ -142,9 +156,15 @@ TEST(MatmulPacked, LargeProductsRouteHereWithoutAvx512) {
   MatmulDims long_k = large;
   long_k.k = 2000;  // K > 4·max(M, N): oneDNN
   MatmulDims small = large;
-  small.m = 128;  // M < 256
+  small.m = 128;  // M < 256 with N < 1024
+  MatmulDims short_m = large;
+  short_m.m = 64, short_m.n = 4096;  // M < 128
+  MatmulDims wide = large;
+  wide.m = 128, wide.n = 2048;  // 128 ≤ M < 256, N ≥ 1024: split by columns
   EXPECT_FALSE(matmul_forward_runs_packed(long_k));
   EXPECT_FALSE(matmul_forward_runs_packed(small));
+  EXPECT_FALSE(matmul_forward_runs_packed(short_m));
+  EXPECT_EQ(matmul_forward_runs_packed(wide), matmul_forward_runs_packed(large));
 #if defined(__AVX512F__)
   EXPECT_FALSE(matmul_forward_runs_packed(large)) << "AVX-512 builds keep oneDNN's brgemm";
 #else

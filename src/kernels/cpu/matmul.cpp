@@ -219,18 +219,21 @@ void matmul_transposed_a_first(const float* a, const float* b, const float* bias
 
 // ---- large products in builds without AVX-512: the packed AVX2 kernel (matmul_packed.h) ----
 // oneDNN 2.6's AVX2 sgemm runs a 1024³ product at 63–67 % of the FMA peak on the AVX2 VM, the
-// packed kernel at 74–80 % in the same rounds (docs/benchmarks.md, step 25), and the Dense layer's
+// packed kernel at 74–80 % in the same rounds (docs/benchmarks.md, step 25), the Dense layer's
 // weight gradient (M, K, N) = (9216, 128, 128) with a transposed a 1.7× faster than the transposed
-// copy and oneDNN below. Each packed value of op(b) serves M/6 tiles and each of op(a) N/16: the
-// kernel gains nothing where M is short (the Dense 9216→128 layer's dx, (128, 128, 9216)) and
-// loses where K is long against M and N (its forward, (128, 9216, 128)) and on small products,
-// where packing costs more than it saves. AVX-512 builds keep oneDNN's brgemm (86–88 % there).
+// copy and oneDNN below, and, split by columns (128 ≤ M < 256, N ≥ 1024), its dx (128, 128, 9216)
+// 1.2× faster (step 27). Each packed value of op(b) serves M/6 tiles and each of op(a) N/16: the
+// kernel loses where K is long against M and N (the Dense forward, (128, 9216, 128): 50–51 % of the
+// peak against oneDNN's 61–63 %), for M below 128 ((64, 512, 4096): 37–45 % against 48–55 %), and on
+// small products, where packing costs more than it saves. AVX-512 builds keep oneDNN's brgemm
+// (86–88 % there).
 bool runs_packed(const MatmulDims& d) {  // d folded (fold_batch)
 #if defined(__AVX512F__)
   (void)d;
   return false;
 #else
-  return matmul_packed_supported() && d.batch_rank == 0 && d.m >= 256 && d.n >= 64 && d.k >= 32 &&
+  const bool by_rows = d.m >= 256 && d.n >= 64, by_columns = d.m >= 128 && d.m < 256 && d.n >= 1024;
+  return matmul_packed_supported() && d.batch_rank == 0 && (by_rows || by_columns) && d.k >= 32 &&
          d.k <= 4 * std::max(d.m, d.n) && d.m * d.k * d.n >= (int64_t{1} << 22);
 #endif
 }

@@ -39,8 +39,8 @@ void matmul_forward(const float* a, const float* b, const float* bias, float* c,
 void matmul_forward(const double* a, const double* b, const double* bias, double* c, const MatmulDims& d);
 
 // Whether matmul_forward runs `d` (float32) on the packed AVX2 kernel: builds without AVX-512, no
-// batch axes once a's batch is folded into its rows, M ≥ 256, N ≥ 64, 32 ≤ K ≤ 4·max(M, N) and
-// M·K·N ≥ 2^22.
+// batch axes once a's batch is folded into its rows, M ≥ 256 and N ≥ 64 or 128 ≤ M < 256 and
+// N ≥ 1024, 32 ≤ K ≤ 4·max(M, N) and M·K·N ≥ 2^22.
 [[nodiscard]] bool matmul_forward_runs_packed(const MatmulDims& d);
 
 // The naive twin: one dot product per element, accumulated in double.

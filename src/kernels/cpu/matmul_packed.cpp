@@ -1,11 +1,13 @@
 // The packed AVX2 matrix product: a 6×16 register tile (12 accumulators of 8 lanes, two loads of
 // b and six broadcasts of a per step of k) over panels packed Goto / BLIS style.
 //
-// Loops, outermost first: columns in blocks of kNc (a packed panel of op(b), kKc × kNc, shared by
-// the threads, sits in L3); k in blocks of kKc; units of 48 rows taken by the threads in turn, each
-// packing its rows of op(a) (48 × kKc, L2); then every 16-column micro-panel of b (kKc × 16 floats,
-// L1) against every 6-row micro-panel of a. Edges are padded with zeros in the packed panels and
-// computed through a 6×16 buffer.
+// Split by rows (M ≥ 256), loops outermost first: columns in blocks of kNc (a packed panel of
+// op(b), kKc × kNc, shared by the threads, sits in L3); k in blocks of kKc; units of 48 rows taken
+// by the threads in turn, each packing its rows of op(a) (48 × kKc, L2); then every 16-column
+// micro-panel of b (kKc × 16 floats, L1) against every 6-row micro-panel of a. Split by columns
+// (shorter M): each thread packs all of op(a) per block of k and its own micro-panels of b one at a
+// time (run_columns). Edges are padded with zeros in the packed panels and computed through a
+// 6×16 buffer.
 #include "kernels/cpu/matmul_packed.h"
 
 #include <omp.h>
@@ -29,6 +31,7 @@ constexpr int64_t kMr = 6, kNr = 16;  // the register tile
 constexpr int64_t kKc =
     kMatmulPackedBlockK;          // k per packed block: a b micro-panel is kKc × 16 floats = 16 KiB (L1)
 constexpr int64_t kNc = 4080;     // columns per packed panel of b: at most 4 MiB (L3)
+constexpr int64_t kColumnsBelowRows = 256;  // M below this: threads split the columns (run_columns)
 constexpr int64_t kRowUnit = 48;  // rows per unit of work shared out between threads (8 micro-panels)
 constexpr int64_t kParallelMin = int64_t{1} << 20;  // M·K·N below this: one thread
 
@@ -76,8 +79,8 @@ inline void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*
 constexpr int64_t panel_stride(int64_t kc) { return kNr * kc + 16; }
 
 // ---- packing: op(b) rows [p0, p0 + kc) × columns [j0, j0 + nc) as micro-panels of 16 columns,
-// each kc × 16 floats (row kk of micro-panel q at dst + panel_stride(kc)·q + 16·kk); columns past
-// nc are zero.
+// each kc × 16 floats (row kk of micro-panel q at dst + panel_stride(kc)·(q − q0) + 16·kk); columns
+// past nc are zero.
 // This packs micro-panels [q0, q1).
 void pack_b_panels(const float* b, int64_t k, int64_t n, bool transpose_b, int64_t p0, int64_t kc, int64_t j0,
                    int64_t nc, int64_t q0, int64_t q1, float* dst) {
@@ -86,7 +89,7 @@ void pack_b_panels(const float* b, int64_t k, int64_t n, bool transpose_b, int64
       const float* src = b + (p0 + kk) * n + j0;
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t width = std::min(kNr, nc - q * kNr);
-        float* out = dst + q * panel_stride(kc) + kk * kNr;
+        float* out = dst + (q - q0) * panel_stride(kc) + kk * kNr;
         if (kk + kPrefetchRows < kc) prefetch(src + kPrefetchRows * n + q * kNr);
         if (width == kNr) {
           _mm256_store_ps(out, _mm256_loadu_ps(src + q * kNr));
@@ -101,7 +104,7 @@ void pack_b_panels(const float* b, int64_t k, int64_t n, bool transpose_b, int64
   // b stored [N, K]: op(b)[p, j] at b[j·K + p], each column a contiguous run of k; eight columns
   // by eight values of k at a time through a transpose.
   for (int64_t q = q0; q < q1; ++q) {
-    float* panel = dst + q * panel_stride(kc);
+    float* panel = dst + (q - q0) * panel_stride(kc);
     for (int64_t half = 0; half < kNr; half += 8) {
       const int64_t col = q * kNr + half, width = std::clamp<int64_t>(nc - col, 0, 8);
       const float* cols[8];
@@ -234,32 +237,39 @@ struct Problem {
   bool transpose_a, transpose_b;
 };
 
-// One unit of rows [r0, r1) (at most kRowUnit) against the packed b panel (columns [j0, j0 + nc),
-// k [p0, p0 + kc)): its rows of op(a) packed into this thread's buffer (48 × 256 floats, L2), then
-// every micro-panel of b (L1) against every micro-panel of a.
+// Rows [r0, r1) of op(a), packed at packed_a (micro-panel ir at packed_a + ir·kc), against the
+// packed micro-panel pb of op(b) for the 16 (or fewer, `width`) columns from col.
+void tiles_against_panel(const Problem& p, const float* packed_a, int64_t r0, int64_t r1, const float* pb,
+                         int64_t col, int64_t width, int64_t kc, bool first) {
+  const float* bias = p.bias ? p.bias + col : nullptr;
+  for (int64_t ir = 0; ir < r1 - r0; ir += kMr) {
+    const int64_t height = std::min(kMr, r1 - (r0 + ir));
+    float* c = p.c + (r0 + ir) * p.n + col;
+    if (height == kMr && width == kNr)
+      tile_6x16(kc, packed_a + ir * kc, pb, c, p.n, first, bias);
+    else
+      edge_tile(kc, packed_a + ir * kc, pb, c, p.n, height, width, first, bias);
+  }
+}
+
+// Rows [r0, r1) of op(a) × k [p0, p0 + kc) into packed_a (micro-panel ir at packed_a + ir·kc).
+void pack_a_rows(const Problem& p, int64_t r0, int64_t r1, int64_t p0, int64_t kc, float* packed_a) {
+  if (p.transpose_a) return pack_a_transposed(p.a, p.m, r0, r1, p0, kc, packed_a);
+  for (int64_t ir = 0; ir < r1 - r0; ir += kMr)
+    pack_a_panel(p.a, p.m, p.k, r0 + ir, p0, kc, packed_a + ir * kc);
+}
+
+// ---- rows split: a unit of rows [r0, r1) (at most kRowUnit) against the packed b panel (columns
+// [j0, j0 + nc), k [p0, p0 + kc)): its rows of op(a) packed into this thread's buffer (48 × 256
+// floats, L2), then every micro-panel of b (L1) against every micro-panel of a.
 void multiply_rows(const Problem& p, const float* packed_b, int64_t j0, int64_t nc, int64_t p0, int64_t kc,
                    int64_t r0, int64_t r1) {
   thread_local std::vector<float> storage;
   float* packed_a = aligned_buffer(storage, kRowUnit * kKc);
-  const bool first = p0 == 0;
-  if (p.transpose_a) {
-    pack_a_transposed(p.a, p.m, r0, r1, p0, kc, packed_a);
-  } else {
-    for (int64_t ir = 0; ir < r1 - r0; ir += kMr)
-      pack_a_panel(p.a, p.m, p.k, r0 + ir, p0, kc, packed_a + ir * kc);
-  }
+  pack_a_rows(p, r0, r1, p0, kc, packed_a);
   for (int64_t jr = 0; jr < nc; jr += kNr) {
-    const int64_t width = std::min(kNr, nc - jr);
-    const float* pb = packed_b + jr / kNr * panel_stride(kc);
-    const float* bias = p.bias ? p.bias + j0 + jr : nullptr;
-    for (int64_t ir = 0; ir < r1 - r0; ir += kMr) {
-      const int64_t height = std::min(kMr, r1 - (r0 + ir));
-      float* c = p.c + (r0 + ir) * p.n + j0 + jr;
-      if (height == kMr && width == kNr)
-        tile_6x16(kc, packed_a + ir * kc, pb, c, p.n, first, bias);
-      else
-        edge_tile(kc, packed_a + ir * kc, pb, c, p.n, height, width, first, bias);
-    }
+    tiles_against_panel(p, packed_a, r0, r1, packed_b + jr / kNr * panel_stride(kc), j0 + jr,
+                        std::min(kNr, nc - jr), kc, p0 == 0);
   }
 }
 
@@ -268,15 +278,16 @@ void multiply_rows(const Problem& p, const float* packed_b, int64_t j0, int64_t 
 // threads wait for the slower one at every block of k: on the shared VM one of them is often
 // slowed for a while, and libgomp's barrier took 5–7 % of the samples against 1.6–2 % (`perf`,
 // 1024³, 2 threads).
-void run_thread(const Problem& p, float* packed_b, int t, int nt) {
+void run_rows(const Problem& p, float* packed_b, int t, int nt) {
   const int64_t units = (p.m + kRowUnit - 1) / kRowUnit;
   for (int64_t j0 = 0; j0 < p.n; j0 += kNc) {
     const int64_t nc = std::min(kNc, p.n - j0);
     const int64_t col_panels = (nc + kNr - 1) / kNr;
     for (int64_t p0 = 0; p0 < p.k; p0 += kKc) {
       const int64_t kc = std::min(kKc, p.k - p0);
-      pack_b_panels(p.b, p.k, p.n, p.transpose_b, p0, kc, j0, nc, col_panels * t / nt,
-                    col_panels * (t + 1) / nt, packed_b);
+      const int64_t q0 = col_panels * t / nt;
+      pack_b_panels(p.b, p.k, p.n, p.transpose_b, p0, kc, j0, nc, q0, col_panels * (t + 1) / nt,
+                    packed_b + q0 * panel_stride(kc));
       if (nt > 1) {
 #pragma omp barrier
       }
@@ -288,22 +299,52 @@ void run_thread(const Problem& p, float* packed_b, int t, int nt) {
   }
 }
 
+// ---- columns split, for a short op(a) (M < kColumnsBelowRows): thread t of nt takes the
+// micro-panels of b [Q·t/nt, Q·(t+1)/nt) of Q = ⌈N/16⌉ and, per block of k, packs all of op(a)
+// (at most 255 × 256 floats, L2) and then each of its micro-panels of b just before the tiles that
+// use it (one L1 buffer): no shared panel, so no barrier, and reading b overlaps the arithmetic of
+// the micro-panel before. (Split by rows, a short M gave each shared b panel only M/6 tiles per
+// barrier: the Dense 9216→128 layer's dx, (128, 128, 9216), ran at oneDNN's speed, 43–48 % of
+// the peak.)
+void run_columns(const Problem& p, int t, int nt) {
+  thread_local std::vector<float> a_storage, b_storage;
+  float* packed_a = aligned_buffer(a_storage, (p.m + kMr - 1) / kMr * kMr * kKc);
+  float* packed_b = aligned_buffer(b_storage, panel_stride(kKc));
+  const int64_t col_panels = (p.n + kNr - 1) / kNr;
+  for (int64_t p0 = 0; p0 < p.k; p0 += kKc) {
+    const int64_t kc = std::min(kKc, p.k - p0);
+    pack_a_rows(p, 0, p.m, p0, kc, packed_a);
+    for (int64_t q = col_panels * t / nt; q < col_panels * (t + 1) / nt; ++q) {
+      pack_b_panels(p.b, p.k, p.n, p.transpose_b, p0, kc, 0, p.n, q, q + 1, packed_b);
+      tiles_against_panel(p, packed_a, 0, p.m, packed_b, q * kNr, std::min(kNr, p.n - q * kNr), kc, p0 == 0);
+    }
+  }
+}
+
 }  // namespace
 
 bool matmul_packed_supported() { return true; }
 
 void matmul_packed_forward(const float* a, const float* b, const float* bias, float* c, int64_t m, int64_t k,
-                           int64_t n, bool transpose_a, bool transpose_b) {
+                           int64_t n, bool transpose_a, bool transpose_b, MatmulPackedSplit split) {
   const Problem p{a, b, bias, c, m, k, n, transpose_a, transpose_b};
+  const bool by_columns =
+      split == MatmulPackedSplit::kAuto ? m < kColumnsBelowRows : split == MatmulPackedSplit::kColumns;
+  const int64_t shares = by_columns ? (n + kNr - 1) / kNr : (m + kRowUnit - 1) / kRowUnit;
+  const int threads =
+      m * k * n >= kParallelMin ? static_cast<int>(std::min<int64_t>(get_num_threads(), shares)) : 1;
+  if (by_columns) {
+    if (threads == 1) return run_columns(p, 0, 1);
+#pragma omp parallel num_threads(threads)
+    run_columns(p, omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
   thread_local std::vector<float> storage;
   const int64_t panel_columns = (std::min(kNc, n) + kNr - 1) / kNr * kNr;
   float* packed_b = aligned_buffer(storage, panel_columns / kNr * panel_stride(std::min(kKc, k)));
-  const int64_t units = (m + kRowUnit - 1) / kRowUnit;
-  const int threads =
-      m * k * n >= kParallelMin ? static_cast<int>(std::min<int64_t>(get_num_threads(), units)) : 1;
-  if (threads == 1) return run_thread(p, packed_b, 0, 1);
+  if (threads == 1) return run_rows(p, packed_b, 0, 1);
 #pragma omp parallel num_threads(threads)
-  run_thread(p, packed_b, omp_get_thread_num(), omp_get_num_threads());
+  run_rows(p, packed_b, omp_get_thread_num(), omp_get_num_threads());
 }
 
 #else  // no AVX2 with FMA: matmul.cpp never routes here
@@ -311,7 +352,7 @@ void matmul_packed_forward(const float* a, const float* b, const float* bias, fl
 bool matmul_packed_supported() { return false; }
 
 void matmul_packed_forward(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t, bool,
-                           bool) {}
+                           bool, MatmulPackedSplit) {}
 
 #endif
 

@@ -18,10 +18,16 @@ inline constexpr int64_t kMatmulPackedBlockK = 256;
 // Whether this build has the packed kernel (compiled for AVX2 with FMA).
 [[nodiscard]] bool matmul_packed_supported();
 
+// How the threads share a product: units of rows of c (for M ≥ 256, a panel of op(b) packed by
+// all threads together), or the columns of c (for a shorter M, each thread packing its own
+// micro-panels of op(b)); kAuto picks by M. The bits are the same either way.
+enum class MatmulPackedSplit { kAuto, kRows, kColumns };
+
 // c [M, N] = op(a) · op(b) + bias (bias [N] may be null), c contiguous (overwritten).
 // a is stored [M, K], or [K, M] when transpose_a; b is stored [K, N], or [N, K] when transpose_b.
 // Requires matmul_packed_supported(); M, K, N ≥ 1.
 void matmul_packed_forward(const float* a, const float* b, const float* bias, float* c, int64_t m, int64_t k,
-                           int64_t n, bool transpose_a, bool transpose_b);
+                           int64_t n, bool transpose_a, bool transpose_b,
+                           MatmulPackedSplit split = MatmulPackedSplit::kAuto);
 
 }  // namespace normnet::kernels::cpu
