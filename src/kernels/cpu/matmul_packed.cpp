@@ -28,8 +28,8 @@ namespace normnet::kernels::cpu {
 namespace {
 
 constexpr int64_t kMr = 6, kNr = 16;  // the register tile
-constexpr int64_t kKc =
-    kMatmulPackedBlockK;          // k per packed block: a b micro-panel is kKc × 16 floats = 16 KiB (L1)
+// k per packed block: a micro-panel of b is kKc × 16 floats = 16 KiB (L1).
+constexpr int64_t kKc = kMatmulPackedBlockK;
 constexpr int64_t kNc = 4080;     // columns per packed panel of b: at most 4 MiB (L3)
 constexpr int64_t kColumnsBelowRows = 256;  // M below this: threads split the columns (run_columns)
 constexpr int64_t kRowUnit = 48;  // rows per unit of work shared out between threads (8 micro-panels)
