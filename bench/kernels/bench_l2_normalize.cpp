@@ -7,7 +7,9 @@
 // stay in cache while the copy's two do; docs/benchmarks.md).
 //   NORMNET_NUM_THREADS=2 build/bench/bench_kernels --benchmark_filter='MemoryCopy|L2Normalize'
 #include <benchmark/benchmark.h>
+#include <immintrin.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -102,26 +104,95 @@ void BM_L2NormalizeForwardBackwardKernel(benchmark::State& state, Shape shape, s
   set_counters(state, shape, 5);
 }
 
-// The machine's limit for the fused kernels' memory traffic: the same streams (forward: read x,
-// write y; backward: read x and dy, write dx), split between the threads as the kernels split their
-// rows, with one multiply-add per element instead of the normalization.
-void BM_L2NormalizeTrafficFloor(benchmark::State& state, Shape shape, std::vector<int>) {
-  const int64_t n = numel(shape);
-  const Tensor x = Tensor::randn(shape, 1), dy = Tensor::randn(shape, 2);
-  Tensor y = Tensor::zeros(shape), dx = Tensor::zeros(shape);
-  const float* xp = x.data<float>();
-  const float* gp = dy.data<float>();
-  float* yp = y.data<float>();
-  float* dxp = dx.data<float>();
-  const int threads = normnet::get_num_threads();
-  for (auto _ : state) {
+// The four tensors of the traffic floors: x and dy random, y and dx written.
+struct FloorStreams {
+  Tensor x, dy, y, dx;
+  int64_t n;
+  explicit FloorStreams(const Shape& shape)
+      : x(Tensor::randn(shape, 1)),
+        dy(Tensor::randn(shape, 2)),
+        y(Tensor::zeros(shape)),
+        dx(Tensor::zeros(shape)),
+        n(numel(shape)) {}
+
+  // forward: y = x/2; backward: dx = dy/2 − x/4, with ordinary stores.
+  void run_plain(int threads) {
+    const float* xp = x.data<float>();
+    const float* gp = dy.data<float>();
+    float* yp = y.data<float>();
+    float* dxp = dx.data<float>();
 #pragma omp parallel for simd num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; ++i) yp[i] = xp[i] * 0.5f;
 #pragma omp parallel for simd num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; ++i) dxp[i] = gp[i] * 0.5f - xp[i] * 0.25f;
+  }
+
+  // Whether run_streamed can stream: AVX2, 32-byte aligned outputs, n a multiple of 8.
+  bool can_stream() const {
+#if defined(__AVX2__) && defined(__FMA__)
+    return n % 8 == 0 && reinterpret_cast<std::uintptr_t>(y.data<float>()) % 32 == 0 &&
+           reinterpret_cast<std::uintptr_t>(dx.data<float>()) % 32 == 0;
+#else
+    return false;
+#endif
+  }
+
+  // The same with non-temporal stores (requires can_stream()).
+  void run_streamed(int threads) {
+#if defined(__AVX2__) && defined(__FMA__)
+    const float* xp = x.data<float>();
+    const float* gp = dy.data<float>();
+    float* yp = y.data<float>();
+    float* dxp = dx.data<float>();
+    const __m256 half = _mm256_set1_ps(0.5f), quarter = _mm256_set1_ps(0.25f);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; i += 8)
+        _mm256_stream_ps(yp + i, _mm256_mul_ps(_mm256_loadu_ps(xp + i), half));
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; i += 8) {
+        _mm256_stream_ps(dxp + i, _mm256_fmsub_ps(_mm256_loadu_ps(gp + i), half,
+                                                  _mm256_mul_ps(_mm256_loadu_ps(xp + i), quarter)));
+      }
+      _mm_sfence();
+    }
+#else
+    (void)threads;
+#endif
+  }
+};
+
+// The machine's limit for the fused kernels' memory traffic: the same streams (forward: read x,
+// write y; backward: read x and dy, write dx), split between the threads as the kernels split their
+// rows, with one multiply-add per element instead of the normalization.
+void BM_L2NormalizeTrafficFloor(benchmark::State& state, Shape shape, std::vector<int>) {
+  FloorStreams f(shape);
+  const int threads = normnet::get_num_threads();
+  for (auto _ : state) {
+    f.run_plain(threads);
     benchmark::ClobberMemory();
   }
   set_counters(state, shape, 5);
+}
+
+// The same streams with the writes non-temporal (AVX2 builds; ordinary stores elsewhere or when a
+// buffer is not 32-byte aligned): the limit for the row kernels once they stream their outputs
+// (step 26, from 32 MiB of input and output), which ordinary stores' reads for ownership put
+// out of the plain floor's reach.
+void BM_L2NormalizeTrafficFloorStreamed(benchmark::State& state, Shape shape, std::vector<int>) {
+  FloorStreams f(shape);
+  const int threads = normnet::get_num_threads();
+  const bool streamed = f.can_stream();
+  for (auto _ : state) {
+    if (streamed)
+      f.run_streamed(threads);
+    else
+      f.run_plain(threads);
+    benchmark::ClobberMemory();
+  }
+  set_counters(state, shape, 5);
+  state.SetLabel(std::to_string(threads) + " thread(s), " + (streamed ? "streamed" : "ordinary stores"));
 }
 
 struct Case {
@@ -144,7 +215,8 @@ int register_benchmarks() {
       {"BM_L2NormalizeForwardBackwardOp", BM_L2NormalizeForwardBackwardOp},
       {"BM_L2NormalizeForwardKernel", BM_L2NormalizeForwardKernel},
       {"BM_L2NormalizeForwardBackwardKernel", BM_L2NormalizeForwardBackwardKernel},
-      {"BM_L2NormalizeTrafficFloor", BM_L2NormalizeTrafficFloor}};
+      {"BM_L2NormalizeTrafficFloor", BM_L2NormalizeTrafficFloor},
+      {"BM_L2NormalizeTrafficFloorStreamed", BM_L2NormalizeTrafficFloorStreamed}};
   for (const auto& [name, fn] : benchmarks) {
     for (const Case& c : cases) {
       benchmark::RegisterBenchmark((std::string(name) + "/" + c.name).c_str(), fn, c.shape, c.axes)
