@@ -68,8 +68,8 @@ inline void transpose_8x8(__m256 r[8]) {
 // Packing reads b and a in runs of at most a page (a row's share of a panel), where the hardware
 // prefetchers start cold each time: each run is prefetched while the one before it is packed.
 constexpr int64_t kPrefetchRows = 4;  // rows of b ahead
-constexpr int64_t kPrefetchRowsTransposed =
-    16;  // rows of a stored [K, M] ahead (short runs: less work per row)
+// Rows of a stored [K, M] ahead: a unit's run per row is short, so there is less work per row.
+constexpr int64_t kPrefetchRowsTransposed = 16;
 
 inline void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 
@@ -107,9 +107,12 @@ void pack_b_panels(const float* b, int64_t k, int64_t n, bool transpose_b, int64
     float* panel = dst + (q - q0) * panel_stride(kc);
     for (int64_t half = 0; half < kNr; half += 8) {
       const int64_t col = q * kNr + half, width = std::clamp<int64_t>(nc - col, 0, 8);
-      const float* cols[8];
-      for (int64_t x = 0; x < 8; ++x)
-        cols[x] = b + (j0 + col + std::min(x, std::max<int64_t>(width - 1, 0))) * k + p0;
+      if (width == 0) {  // the second half of the last micro-panel, past the edge: zeros
+        for (int64_t kk = 0; kk < kc; ++kk) _mm256_store_ps(panel + kk * kNr + half, _mm256_setzero_ps());
+        continue;
+      }
+      const float* cols[8];  // columns past the edge repeat the last one (read, never used)
+      for (int64_t x = 0; x < 8; ++x) cols[x] = b + (j0 + col + std::min(x, width - 1)) * k + p0;
       const bool next_panel = j0 + col + kNr + 8 <= n;  // the next micro-panel's columns, prefetched
       int64_t kk = 0;
       for (; kk + 8 <= kc; kk += 8) {
