@@ -1,5 +1,5 @@
-// Helpers shared by the raw-kernel tests: reproducible random buffers, a thread-count switch and the
-// error of a fast float32 kernel against the K·u·Σ|terms| bound of its twin.
+// Helpers shared by the raw-kernel tests: reproducible random buffers, a thread-count switch, the
+// error of a fast float32 kernel against the K·u·Σ|terms| bound of its twin, and a tiling pool.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/random.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/pool2d.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
@@ -49,6 +51,34 @@ inline double error_over_bound(const std::vector<float>& fast, const std::vector
     worst = std::max(worst, err / (gamma * double(abs_exact[i]) + 1e-30));
   }
   return worst;
+}
+
+// A valid pool with stride = window over y [d.n, d.oh, d.ow, d.o].
+Pool2dDims tiling_pool(const Conv2dDims& d, int64_t ph, int64_t pw) {
+  Pool2dDims pd;
+  pd.n = d.n, pd.h = d.oh, pd.w = d.ow, pd.c = d.o, pd.ph = ph, pd.pw = pw;
+  pd.stride_h = ph, pd.stride_w = pw;
+  pd.oh = d.oh / ph, pd.ow = d.ow / pw;
+  return pd;
+}
+
+// What a convolution pooled in one pass must give, from the convolution's output z: y =
+// max_pool2d_relu_forward(z), the argmax bytes of max_pool2d_forward_argmax, and how many of y are
+// NaN and how many 0 (for tests to check that their data reaches both cases).
+struct PooledReference {
+  std::vector<float> y;
+  std::vector<uint8_t> argmax;
+  int64_t nans = 0, zeros = 0;
+};
+inline PooledReference pooled_reference(const std::vector<float>& z, const Pool2dDims& pd) {
+  PooledReference r;
+  r.y.resize(pd.n * pd.oh * pd.ow * pd.c);
+  max_pool2d_relu_forward(z.data(), r.y.data(), pd);
+  std::vector<float> pooled(r.y.size());
+  r.argmax.assign(r.y.size(), 0xEE);
+  max_pool2d_forward_argmax(z.data(), pooled.data(), r.argmax.data(), pd);
+  for (float v : r.y) r.nans += std::isnan(v), r.zeros += v == 0.0f;
+  return r;
 }
 
 }  // namespace normnet::kernels::cpu

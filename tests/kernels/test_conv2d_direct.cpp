@@ -174,15 +174,6 @@ TEST(Conv2dDirect, ConvForwardRoutesSmallBatchesToTheDirectKernel) {
   }
 }
 
-// A valid pool with stride = window over y [d.n, d.oh, d.ow, d.o].
-Pool2dDims tiling_pool(const Conv2dDims& d, int64_t ph, int64_t pw) {
-  Pool2dDims pd;
-  pd.n = d.n, pd.h = d.oh, pd.w = d.ow, pd.c = d.o, pd.ph = ph, pd.pw = pw;
-  pd.stride_h = ph, pd.stride_w = pw;
-  pd.oh = d.oh / ph, pd.ow = d.ow / pw;
-  return pd;
-}
-
 // Conv, pool and ReLU in one pass == the direct convolution, then max_pool2d_relu_forward, bit
 // for bit: the CNN's conv2 + 2×2 pool at batch 1 and 3, 3×3 and 3×2 windows that leave rows and
 // columns out (26 = 8·3 + 2), one vector of channels, NaN inputs (a NaN window must stay NaN),
@@ -204,15 +195,13 @@ TEST(Conv2dDirect, ConvPoolReluInOnePassEqualsTheThreeKernels) {
     for (std::size_t i = 3; i < x.size(); i += 211) x[i] = NAN;
     const auto k = random_values<float>(d.kh * d.kw * d.c * d.o, 72, 1.0);
     const auto b = random_values<float>(d.o, 73, 1.0);
-    std::vector<float> z(d.n * d.oh * d.ow * d.o), want(pd.n * pd.oh * pd.ow * pd.c), pooled(want.size());
+    std::vector<float> z(d.n * d.oh * d.ow * d.o);
     conv2d_direct_forward(x.data(), k.data(), b.data(), z.data(), d, false);
-    max_pool2d_relu_forward(z.data(), want.data(), pd);
-    std::vector<uint8_t> want_argmax(want.size(), 0xEE);
-    max_pool2d_forward_argmax(z.data(), pooled.data(), want_argmax.data(), pd);
-    int64_t nans = 0, zeros = 0;
-    for (float v : want) nans += std::isnan(v), zeros += v == 0.0f;
-    EXPECT_GT(nans, 0) << describe(d);
-    EXPECT_GT(zeros, 0) << describe(d);
+    const PooledReference reference = pooled_reference(z, pd);
+    const std::vector<float>& want = reference.y;
+    const std::vector<uint8_t>& want_argmax = reference.argmax;
+    EXPECT_GT(reference.nans, 0) << describe(d);
+    EXPECT_GT(reference.zeros, 0) << describe(d);
     for (int threads : {1, 2}) {
       std::vector<float> got(want.size(), 7.0f);
       with_threads(threads, [&] {

@@ -12,16 +12,20 @@ enum class Padding { kValid, kSame };
 // How float32 convolutions compute, process-wide (float64 always runs the reference loops).
 //   kDirect (default): oneDNN's direct convolutions and normnet's direct kernel; every output is a
 //     plain sum of products, within K·u·Σ|terms| of the exact value (K terms, u = 2^-24).
-//   kWinograd: oneDNN's F(4×4, 3×3) Winograd kernels where they do less work (3×3 kernels,
-//     stride 1, input and output channels multiples of 16, on an AVX-512 CPU) for the forward pass
-//     (except one small enough for the direct kernel: a few images) and both backward passes; the
-//     direct kernels elsewhere. 4× fewer multiplications in their products (36 instead of 144 per
-//     4×4 output tile and channel pair), at the cost of transforms, of reorders to oneDNN's blocked
-//     layout (conv2d_relu_max_pool2d keeps its convolution's output and gradient
-//     in that layout and avoids most of them) and a rounding error that no longer follows the
-//     K·u·Σ|terms| bound (the transforms scale the data by constants up to 8): results differ from
-//     kDirect's in the last bits; on random data with 3×3×16 or more terms the error stayed within
-//     0.14 of that bound (tests). For training speed, as cuDNN's algorithm choice in PyTorch.
+//   kWinograd: F(4×4, 3×3) Winograd convolutions for 3×3 kernels, stride 1, input and output
+//     channels multiples of 16: on an AVX-512 CPU oneDNN's kernels for the forward pass and both
+//     backward passes, except a forward pass small enough for the direct kernel (a few images),
+//     which runs normnet's own Winograd forward; on an AVX2 CPU normnet's own forward for every
+//     batch (oneDNN has none there) and the direct backward passes. Other shapes keep the direct
+//     kernels. 4× fewer multiplications in the products (36 instead of 144 per 4×4 output tile and
+//     channel pair), at the cost of transforms, of reorders to oneDNN's blocked layout (AVX-512;
+//     conv2d_relu_max_pool2d keeps its convolution's output and gradient in that layout and avoids
+//     most of them) and a rounding error that no longer follows the K·u·Σ|terms| bound (the
+//     transforms scale the data by constants up to 8): results differ from kDirect's in the last
+//     bits; on random data with 3×3×16 or more terms the error stayed within 0.03–0.21 of that
+//     bound (tests), and an Inf input makes NaN in its 4×4 output tiles where kDirect gives ±Inf.
+//     For speed, as cuDNN's algorithm choice in PyTorch: training steps, and a batch-1 forward
+//     whose second convolution takes about half the direct kernel's time.
 //   ops::set_conv2d_algorithm(ops::Conv2dAlgorithm::kWinograd);
 enum class Conv2dAlgorithm { kDirect, kWinograd };
 void set_conv2d_algorithm(Conv2dAlgorithm algorithm);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv2d_direct.h"
+#include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/unary.h"
@@ -396,7 +397,12 @@ bool conv2d_forward_runs_direct(const Conv2dDims& d) {
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
                     bool relu) {
   if (empty_output(d)) return;
-  if (conv2d_forward_runs_direct(d)) return conv2d_direct_forward(x, kernel, bias, y, d, relu);
+  if (conv2d_forward_runs_direct(d)) {
+    if (g_winograd.load() && conv2d_winograd_forward_supported(d)) {
+      return conv2d_winograd_forward(x, kernel, bias, y, d, relu);
+    }
+    return conv2d_direct_forward(x, kernel, bias, y, d, relu);
+  }
   const bool winograd = g_winograd.load() && winograd_forward_or_false(x, kernel, bias, y, d);
   if (!winograd) conv2d_forward_dnnl(x, kernel, bias, y, d);
   if (relu) relu_forward(y, y, d.n * d.oh * d.ow * d.o);
@@ -405,6 +411,9 @@ void conv2d_forward(const float* x, const float* kernel, const float* bias, floa
 bool conv2d_forward_max_pool_relu(const float* x, const float* kernel, const float* bias, float* y,
                                   const Conv2dDims& d, const Pool2dDims& pd, uint8_t* argmax) {
   if (empty_output(d) || !conv2d_forward_runs_direct(d)) return false;
+  if (g_winograd.load() && conv2d_winograd_forward_supported(d)) {
+    return conv2d_winograd_forward_max_pool_relu(x, kernel, bias, y, d, pd, argmax);
+  }
   return conv2d_direct_forward_max_pool_relu(x, kernel, bias, y, d, pd, argmax);
 }
 

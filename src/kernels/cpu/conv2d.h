@@ -34,7 +34,8 @@ struct WindowAxis {
 
 // y = conv(x, kernel) + bias (bias may be null), then relu(y) = max(y, 0) with NaN kept if `relu`.
 // Overwrites y. float32 runs the direct kernel (conv2d_direct.h) where conv2d_forward_runs_direct
-// says so, else oneDNN (or its Winograd kernels when chosen).
+// says so (normnet's Winograd forward instead when chosen and it takes the shape), else oneDNN (or
+// its Winograd kernels when chosen).
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
                     bool relu = false);
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
@@ -45,8 +46,9 @@ void conv2d_forward(const double* x, const double* kernel, const double* bias, d
 [[nodiscard]] bool conv2d_forward_runs_direct(const Conv2dDims& d);
 // y = relu(max_pool(conv2d_forward(x, kernel, bias))) in one pass where conv2d_forward would run
 // the direct kernel and the pool's windows tile its output without padding
-// (conv2d_direct_forward_max_pool_relu, with the window argmax noted when `argmax` is given);
-// false, nothing written, elsewhere.
+// (conv2d_direct_forward_max_pool_relu, with the window argmax noted when `argmax` is given; under
+// Winograd, for the shapes normnet's Winograd forward takes, conv2d_winograd_forward_max_pool_relu,
+// which pools each 4×4 tile in registers); false, nothing written, elsewhere.
 [[nodiscard]] bool conv2d_forward_max_pool_relu(const float* x, const float* kernel, const float* bias,
                                                 float* y, const Conv2dDims& d, const Pool2dDims& pd,
                                                 uint8_t* argmax = nullptr);
@@ -65,9 +67,10 @@ void conv2d_backward(const float* x, const float* dy, const float* kernel, float
 void conv2d_backward(const double* x, const double* dy, const double* kernel, double* dx, double* dkernel,
                      const Conv2dDims& d);
 
-// Whether float32 convolutions run oneDNN's F(4×4, 3×3) Winograd kernels where it has them (3×3,
-// stride 1, input and output channels multiples of 16, AVX-512), for every pass except a forward
-// pass small enough for the direct kernel; elsewhere, and by default, the direct kernels run.
+// Whether float32 convolutions run Winograd F(4×4, 3×3) kernels where they take the shape (3×3,
+// stride 1, input and output channels multiples of 16): a forward pass that would run the direct
+// kernel (conv2d_forward_runs_direct) runs normnet's own (conv2d_winograd.h), the other passes
+// oneDNN's where it has them (AVX-512); elsewhere, and by default, the direct kernels run.
 // Process-wide (ops::set_conv2d_algorithm).
 void set_conv2d_winograd(bool on);
 [[nodiscard]] bool conv2d_winograd();

@@ -1,5 +1,6 @@
 // One vector of floats of the widest kind the build targets, for kernels written once for
-// AVX-512, AVX2 + FMA and SSE2 (conv2d_direct.cpp, conv2d_pooled_backward.cpp).
+// AVX-512, AVX2 + FMA and SSE2 (conv2d_direct.cpp, conv2d_winograd.cpp,
+// conv2d_pooled_backward.cpp).
 //
 //   kSimdWide:  AVX-512 (16 lanes, 32 registers) or AVX2 with FMA (8 lanes, 16 registers)
 //   kSimd:      one of those, or SSE2 (4 lanes, 16 registers; multiply then add, two roundings)
@@ -35,6 +36,8 @@ inline void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec broadcast(float v) { return _mm512_set1_ps(v); }
 inline Vec zero() { return _mm512_setzero_ps(); }
 inline Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+inline Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+inline Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
 // a·b + c with one rounding.
 inline Vec multiply_add(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
 // relu as ops::relu: v where v > 0 or v is NaN, else +0.
@@ -69,6 +72,8 @@ inline void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline Vec broadcast(float v) { return _mm256_set1_ps(v); }
 inline Vec zero() { return _mm256_setzero_ps(); }
 inline Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+inline Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+inline Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
 inline Vec multiply_add(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec relu(Vec v) { return _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ), v); }
 inline Vec take_larger(Vec best, Vec v) {
@@ -96,6 +101,8 @@ inline void store(float* p, Vec v) { _mm_storeu_ps(p, v); }
 inline Vec broadcast(float v) { return _mm_set1_ps(v); }
 inline Vec zero() { return _mm_setzero_ps(); }
 inline Vec add(Vec a, Vec b) { return _mm_add_ps(a, b); }
+inline Vec sub(Vec a, Vec b) { return _mm_sub_ps(a, b); }
+inline Vec mul(Vec a, Vec b) { return _mm_mul_ps(a, b); }
 inline Vec multiply_add(Vec a, Vec b, Vec c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
 
 #else
