@@ -6,6 +6,8 @@
 // (measured in tests/kernels/test_conv2d_winograd_forward.cpp), and an Inf anywhere in a 6×6 input
 // tile or a 3×3 filter makes NaN (Inf − Inf in the transforms) in outputs where the direct kernel
 // gives ±Inf. NaN inputs spread to their whole 4×4 output tile.
+// No backward here: the gradients are the convolution's own (dx = the transposed convolution of dy
+// with the kernel, dkernel = Σ x ⊗ dy), computed by the direct / oneDNN kernels of conv2d.h.
 //
 // Shape letters as in conv2d.h: x [N, H, W, C], kernel [3, 3, C, O], y [N, OH, OW, O].
 // Each output tile (4×4 pixels, one image) is y = A^T [(G g G^T) ⊙ (B^T d B)] A + bias, where d is
