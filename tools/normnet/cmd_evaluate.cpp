@@ -17,11 +17,13 @@ struct EvaluateArgs {
   std::string model, data, confusion;
   int64_t batch_size = 256, limit = 0;
   int threads = 0;
+  std::string conv2d_algorithm = "direct";
 };
 
 void run_evaluate(const EvaluateArgs& a) {
   if (a.batch_size < 1) throw ValueError(detail::str("evaluate --batch-size: expected at least 1, got ", a.batch_size));
   apply_threads(a.threads);
+  ops::set_conv2d_algorithm(conv2d_algorithm_named(a.conv2d_algorithm, "evaluate"));
   Model model = load_compiled_model(a.model);
   const datasets::Split test = first_samples(datasets::fashion_mnist(a.data).test, a.limit, "evaluate --limit");
   const auto logs = model.evaluate(test.x, test.y, a.batch_size);
@@ -51,6 +53,7 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--batch-size", a->batch_size, "samples per forward pass")->capture_default_str();
   cmd->add_option("--limit", a->limit, "evaluate the first N test images only (0: all 10000)")->capture_default_str();
   cmd->add_option("--threads", a->threads, "threads (0: $NORMNET_NUM_THREADS, else every core)")->capture_default_str();
+  cmd->add_option("--conv2d-algorithm", a->conv2d_algorithm, kConv2dAlgorithmHelp)->capture_default_str();
   cmd->callback([a] { run_evaluate(*a); });
 }
 

@@ -21,6 +21,7 @@ struct PredictArgs {
   std::vector<std::string> files;
   bool invert = false;
   int threads = 0;
+  std::string conv2d_algorithm = "direct";
   int64_t limit = 0;  // images per IDX file (0: all)
 };
 
@@ -42,6 +43,7 @@ bool are_probabilities(const Tensor& outputs) {
 
 void run_predict(const PredictArgs& a) {
   apply_threads(a.threads);
+  ops::set_conv2d_algorithm(conv2d_algorithm_named(a.conv2d_algorithm, "predict"));
   if (a.limit < 0)
     throw ValueError(detail::str("predict --limit: expected a count >= 0 (0 = all), got ", a.limit));
   Model model = load_model(a.model);
@@ -80,6 +82,7 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("files", a->files, "image files or IDX image files (plain or .gz)")->required();
   cmd->add_flag("--invert", a->invert, "use 1 - v for image files (dark objects on a light background)");
   cmd->add_option("--threads", a->threads, "threads (0: $NORMNET_NUM_THREADS, else every core)")->capture_default_str();
+  cmd->add_option("--conv2d-algorithm", a->conv2d_algorithm, kConv2dAlgorithmHelp)->capture_default_str();
   cmd->add_option("--limit", a->limit, "classify the first N images of each IDX file only (0: all)")
       ->capture_default_str();
   cmd->callback([a] { run_predict(*a); });

@@ -66,9 +66,7 @@ void validate(const TrainArgs& a) {
     throw ValueError(detail::str("train --learning-rate: expected a value in (0, 10], got ", a.learning_rate));
   if (a.schedule != "cosine" && a.schedule != "constant")
     throw ValueError(detail::str("train --schedule: expected 'cosine' or 'constant', got '", a.schedule, "'"));
-  if (a.conv2d_algorithm != "direct" && a.conv2d_algorithm != "winograd")
-    throw ValueError(
-        detail::str("train --conv2d-algorithm: expected 'direct' or 'winograd', got '", a.conv2d_algorithm, "'"));
+  (void)conv2d_algorithm_named(a.conv2d_algorithm, "train");
   if (a.output.empty()) throw ValueError("train --output: expected a file name, got an empty string");
   check_directory_of(a.output, "--output");
   check_directory_of(a.checkpoint, "--checkpoint");
@@ -116,8 +114,7 @@ std::pair<Model, int> starting_model(const TrainArgs& a, int64_t train_samples) 
 void run_train(const TrainArgs& a) {
   validate(a);
   apply_threads(a.threads);
-  ops::set_conv2d_algorithm(a.conv2d_algorithm == "winograd" ? ops::Conv2dAlgorithm::kWinograd
-                                                            : ops::Conv2dAlgorithm::kDirect);
+  ops::set_conv2d_algorithm(conv2d_algorithm_named(a.conv2d_algorithm, "train"));
   const datasets::Dataset data = datasets::fashion_mnist(a.data);
   const datasets::Split train = first_samples(data.train, a.limit, "train --limit");
   const datasets::Split test = first_samples(data.test, a.test_limit, "train --test-limit");
@@ -161,9 +158,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "seed of the weights, the shuffle and dropout (same seed and threads: same result)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "threads (0: $NORMNET_NUM_THREADS, else every core)")->capture_default_str();
-  cmd->add_option("--conv2d-algorithm", a->conv2d_algorithm,
-                  "'direct' or 'winograd' (faster 3x3 convolutions, last bits differ: ops::set_conv2d_algorithm)")
-      ->capture_default_str();
+  cmd->add_option("--conv2d-algorithm", a->conv2d_algorithm, kConv2dAlgorithmHelp)->capture_default_str();
   cmd->add_option("--output,-o", a->output, "the trained model (.safetensors)")->capture_default_str();
   CLI::Option* checkpoint = cmd->add_option(
       "--checkpoint", a->checkpoint, "checkpoint path per epoch, {epoch} = 1, 2, ... (default: OUTPUT as NAME.epoch{epoch}.safetensors)");

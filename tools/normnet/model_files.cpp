@@ -44,6 +44,13 @@ void apply_threads(int threads) {
   if (threads > 0) set_num_threads(threads);
 }
 
+ops::Conv2dAlgorithm conv2d_algorithm_named(const std::string& name, const std::string& command) {
+  if (name == "direct") return ops::Conv2dAlgorithm::kDirect;
+  if (name == "winograd") return ops::Conv2dAlgorithm::kWinograd;
+  throw ValueError(
+      detail::str(command, " --conv2d-algorithm: expected 'direct' or 'winograd', got '", name, "'"));
+}
+
 std::vector<std::string> class_names(int64_t classes) {
   if (classes == static_cast<int64_t>(datasets::fashion_mnist_class_names().size())) return datasets::fashion_mnist_class_names();
   std::vector<std::string> names;

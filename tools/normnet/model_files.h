@@ -1,5 +1,5 @@
 // Helpers shared by the train, evaluate, predict and summary subcommands: models from files and
-// configs, data subsets, thread counts and number formatting.
+// configs, data subsets, thread counts, the convolution algorithm and number formatting.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 
 #include "normnet/datasets.h"
 #include "normnet/model.h"
+#include "normnet/ops/conv.h"
 
 namespace normnet::cli {
 
@@ -26,6 +27,13 @@ namespace normnet::cli {
 
 // --threads: n > 0 sets the thread count; 0 keeps NORMNET_NUM_THREADS or every core.
 void apply_threads(int threads);
+
+// --conv2d-algorithm: "direct" or "winograd" as ops::Conv2dAlgorithm; anything else is a ValueError
+// naming `command` ("train --conv2d-algorithm: expected 'direct' or 'winograd', got 'fft'").
+[[nodiscard]] ops::Conv2dAlgorithm conv2d_algorithm_named(const std::string& name,
+                                                          const std::string& command);
+inline constexpr const char* kConv2dAlgorithmHelp =
+    "'direct' or 'winograd' (faster 3x3 convolutions, last bits differ: ops::set_conv2d_algorithm)";
 
 // Names of a classifier's outputs: Fashion-MNIST's for 10 classes, else "class 0", "class 1", ...
 [[nodiscard]] std::vector<std::string> class_names(int64_t classes);
