@@ -14,6 +14,7 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv2d_direct.h"
 #include "kernels/cpu/conv2d_pooled_backward.h"
+#include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/pool2d.h"
@@ -217,8 +218,10 @@ enum ConvPass { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 // pass to our direct kernel), or for the forward pass oneDNN's primitive (impl 1) or the direct
 // kernel (impl 2) whatever the routing rule says, side by side.
 // impl 3: the routed kernels with ops::set_conv2d_algorithm(kWinograd) (oneDNN's jit_wino_4x3 where
-// it applies, operands reordered to and from NHWC inside each call).
-enum ConvImpl { kRouted = 0, kDnnlForward = 1, kDirectForward = 2, kWinograd = 3 };
+// it applies, operands reordered to and from NHWC inside each call; normnet's own Winograd forward
+// where the direct kernel would run). impl 4: normnet's own Winograd forward (conv2d_winograd.h)
+// whatever the routing rule says.
+enum ConvImpl { kRouted = 0, kDnnlForward = 1, kDirectForward = 2, kWinograd = 3, kWinogradForward = 4 };
 
 void BM_Conv2d(benchmark::State& state) {
   const int64_t n = state.range(3);
@@ -229,12 +232,17 @@ void BM_Conv2d(benchmark::State& state) {
     return state.SkipWithError(
         "the direct kernel needs an AVX-512 or AVX2 build (NORMNET_NATIVE=ON on such a host)");
   }
+  if (impl == kWinogradForward && !conv2d_winograd_forward_supported(d)) {
+    return state.SkipWithError("normnet's Winograd forward needs an AVX-512 or AVX2 build and 16k channels");
+  }
   const auto x = random_vector(d.n * d.h * d.w * d.c, 1), k = random_vector(d.kh * d.kw * d.c * d.o, 2);
   const auto bias = random_vector(d.o, 3), dy = random_vector(d.n * d.oh * d.ow * d.o, 4);
   std::vector<float> y(dy.size()), dx(x.size()), dk(k.size()), db(d.o);
   auto run = [&] {
     if (pass == kForward && impl == kDnnlForward) conv2d_forward_dnnl(x.data(), k.data(), bias.data(), y.data(), d);
     else if (pass == kForward && impl == kDirectForward) conv2d_direct_forward(x.data(), k.data(), bias.data(), y.data(), d, false);
+    else if (pass == kForward && impl == kWinogradForward)
+      conv2d_winograd_forward(x.data(), k.data(), bias.data(), y.data(), d, false);
     else if (pass == kForward) conv2d_forward(x.data(), k.data(), bias.data(), y.data(), d);
     else if (pass == kBackwardData) conv2d_backward_data(dy.data(), k.data(), dx.data(), d);
     else conv2d_backward_weights(x.data(), dy.data(), dk.data(), db.data(), d);
@@ -249,16 +257,26 @@ void BM_Conv2d(benchmark::State& state) {
   set_conv2d_winograd(false);
   // Direct-convolution FLOPs in every case, so that GFLOP/s compare the times (Winograd does fewer).
   set_flops(state, 2.0 * d.n * d.oh * d.ow * d.o * d.kh * d.kw * d.c);
-  if (dnnl_last_impl().empty()) state.SetLabel("direct, " + std::to_string(get_num_threads()) + " thread(s)");
-  if (impl == kWinograd) {  // the last primitive run is the reorder back to NHWC
-    state.SetLabel("winograd with its reorders, " + std::to_string(get_num_threads()) + " thread(s)");
-  }
+  const std::string threads = std::to_string(get_num_threads()) + " thread(s)";
+  const bool own_winograd =
+      impl == kWinogradForward || (impl == kWinograd && pass == kForward && conv2d_forward_runs_direct(d) &&
+                                   conv2d_winograd_forward_supported(d));
+  if (dnnl_last_impl().empty()) state.SetLabel("direct, " + threads);
+  if (impl == kWinograd)
+    state.SetLabel("winograd with its reorders, " + threads);  // the last primitive: a reorder
+  if (own_winograd) state.SetLabel("normnet winograd, " + threads);
 }
 BENCHMARK(BM_Conv2d)
-    ->ArgNames({"layer", "pass", "impl", "batch"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
+    ->ArgNames({"layer", "pass", "impl",
+                "batch"})  // pass: 0 forward, 1 backward data, 2 backward weights + bias
     ->ArgsProduct({{1}, {kForward, kBackwardWeights}, {0}, {128}})
     ->ArgsProduct({{2}, {kForward, kBackwardData, kBackwardWeights}, {kRouted, kWinograd}, {128}})
-    ->ArgsProduct({{1, 2}, {kForward}, {kDnnlForward, kDirectForward}, {1, 4, 8, 32, 128}})  // the direct kernel vs oneDNN: inference batches
+    ->ArgsProduct({{1, 2},
+                   {kForward},
+                   {kDnnlForward, kDirectForward},
+                   {1, 4, 8, 32, 128}})  // the direct kernel vs oneDNN: inference batches
+    ->ArgsProduct(
+        {{2}, {kForward}, {kWinogradForward}, {1, 4, 8, 32, 128}})  // normnet's Winograd at the same batches
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
