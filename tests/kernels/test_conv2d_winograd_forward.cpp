@@ -136,6 +136,39 @@ TEST(Conv2dWinogradForward, FilterCacheFollowsTheKernelsValues) {
   }
 }
 
+// The cache keeps at most 16 MiB per thread: a kernel whose transform alone exceeds that (352 → 352
+// channels: 17.8 MB) is transformed on every call, correctly, without being kept; small kernels
+// are kept again afterwards.
+TEST(Conv2dWinogradForward, FilterCacheStaysWithinItsBudget) {
+  if (!available()) GTEST_SKIP() << "built without AVX-512 or AVX2";
+  constexpr std::size_t kBudget = std::size_t{16} << 20;
+  const Conv2dDims big = dims3x3(1, 5, 5, 352, 352, false), small = dims3x3(1, 6, 6, 16, 32, false);
+  const auto x = random_values<float>(big.n * big.h * big.w * big.c, 101, 1.0);
+  auto k = random_values<float>(9 * big.c * big.o, 102, 1.0);
+  const auto check = [&](const Conv2dDims& d) {
+    std::vector<float> y(d.n * d.oh * d.ow * d.o), exact(y.size()), bound(y.size());
+    conv2d_winograd_forward(x.data(), k.data(), nullptr, y.data(), d, false);
+    conv2d_forward_reference<float>(x.data(), k.data(), nullptr, exact.data(), d);
+    conv2d_forward_reference<float>(abs_of(x).data(), abs_of(k).data(), nullptr, bound.data(), d);
+    EXPECT_LE(error_over_bound(y, exact, bound, 9 * d.c), kErrorFactor) << describe(d);
+    EXPECT_LE(conv2d_winograd_cached_filter_bytes(), kBudget) << describe(d);
+  };
+  check(small);
+  const std::size_t small_bytes = conv2d_winograd_cached_filter_bytes();
+  EXPECT_GE(small_bytes, (9 + 36) * 16 * 32 * sizeof(float));
+  check(big);
+  k[0] += 1.0f;  // the big kernel changed in place: transformed again
+  check(big);
+  EXPECT_EQ(conv2d_winograd_cached_filter_bytes(), small_bytes) << "the big kernel is not kept";
+  // Kernels of 9 MB of transforms each (C = O = 256 → 9.4 + 2.4 MB): one at a time fits.
+  const Conv2dDims mid = dims3x3(1, 5, 5, 256, 256, false);
+  check(mid);
+  EXPECT_LE(conv2d_winograd_cached_filter_bytes(), kBudget);
+  k[1] += 1.0f;
+  check(mid);
+  EXPECT_LE(conv2d_winograd_cached_filter_bytes(), kBudget);
+}
+
 // A NaN input makes NaN in the outputs that read it; an Inf makes them non-finite (NaN where the
 // transforms meet Inf − Inf, where the direct kernel gives ±Inf); outputs whose tiles do not
 // read either stay finite.

@@ -228,14 +228,19 @@ void transform_outputs(const float* m, int64_t t, int64_t count, int64_t o, cons
 // The transformed filters of the last few kernels that this thread convolved with, each beside a
 // copy of the kernel it came from: reused while the kernel's bits are unchanged (inference: the
 // transform costs about a quarter of a batch-1 call), recomputed where they differ (training
-// updates the weights between calls). Compared by value, not by address, so never stale.
+// updates the weights between calls). Compared by value, not by address, so never stale. At most
+// kEntries kernels and kBudgetBytes in all (the least recently used go first); a kernel whose
+// entry alone exceeds the budget (C·O above about 100,000) is transformed on every call into a
+// buffer that is not kept as an entry.
 class FilterCache {
  public:
-  // The entry for `kernel` and whether it holds its transform already; else the least recently
-  // used one, holding a copy of `kernel` and room for u (for the caller to fill).
+  static constexpr std::size_t kBudgetBytes = std::size_t{16} << 20;
+
+  // u for `kernel`, and whether it holds its transform already; else room for it (for the
+  // caller to fill), remembered with a copy of `kernel` when it fits the budget.
   float* find(const float* kernel, const Conv2dDims& d, bool& hit) {
     const auto kernel_floats = static_cast<std::size_t>(9 * d.c * d.o);
-    Entry* oldest = &entries_[0];
+    const auto u_floats = static_cast<std::size_t>(kPositions * position_stride(d));
     for (Entry& e : entries_) {
       if (e.c == d.c && e.o == d.o &&
           std::memcmp(e.kernel.data(), kernel, kernel_floats * sizeof(float)) == 0) {
@@ -243,26 +248,59 @@ class FilterCache {
         hit = true;
         return e.u.data();
       }
-      if (e.used < oldest->used) oldest = &e;
     }
-    oldest->kernel.assign(kernel, kernel + kernel_floats);
-    oldest->u.resize(static_cast<std::size_t>(kPositions * position_stride(d)));
-    oldest->c = d.c;
-    oldest->o = d.o;
-    oldest->used = ++clock_;
     hit = false;
-    return oldest->u.data();
+    const std::size_t bytes = (kernel_floats + u_floats) * sizeof(float);
+    if (bytes > kBudgetBytes) {
+      if (uncached_.size() < u_floats) uncached_.resize(u_floats);
+      return uncached_.data();
+    }
+    Entry& slot = least_recently_used(/*held_only=*/false);
+    release(slot);
+    while (held_bytes() + bytes > kBudgetBytes) release(least_recently_used(/*held_only=*/true));
+    slot.kernel.assign(kernel, kernel + kernel_floats);
+    slot.u.resize(u_floats);
+    slot.c = d.c;
+    slot.o = d.o;
+    slot.used = ++clock_;
+    return slot.u.data();
+  }
+
+  [[nodiscard]] std::size_t held_bytes() const {
+    std::size_t bytes = 0;
+    for (const Entry& e : entries_) bytes += (e.kernel.capacity() + e.u.capacity()) * sizeof(float);
+    return bytes;
   }
 
  private:
+  static constexpr int kEntries = 4;
   struct Entry {
     int64_t c = 0, o = 0;
     std::vector<float> kernel, u;
-    uint64_t used = 0;
+    uint64_t used = 0;  // 0: empty
   };
-  Entry entries_[4];
+
+  // The least recently used entry: empty ones first, or among the held ones only (there is one
+  // while held_bytes() > 0).
+  Entry& least_recently_used(bool held_only) {
+    Entry* oldest = nullptr;
+    for (Entry& e : entries_) {
+      if (held_only && e.used == 0) continue;
+      if (!oldest || e.used < oldest->used) oldest = &e;
+    }
+    return *oldest;
+  }
+  static void release(Entry& e) { e = Entry(); }
+
+  Entry entries_[kEntries];
+  std::vector<float> uncached_;
   uint64_t clock_ = 0;
 };
+
+FilterCache& filter_cache() {
+  thread_local FilterCache cache;
+  return cache;
+}
 
 // Runs the blocks; epilogue(n, tile_row, tile_col, o, y) takes each tile's outputs, channels
 // [o, o + lanes).
@@ -275,9 +313,8 @@ void winograd_forward(const float* x, const float* kernel, const float* bias, co
   // At least one block per thread, and a multiple of the thread count, so that a few images split evenly.
   const int64_t least = (tl.total + kBlockTiles - 1) / kBlockTiles;
   const int64_t blocks = std::min(tl.total, (least + threads - 1) / threads * threads);
-  thread_local FilterCache cache;
   bool hit = false;
-  float* u = cache.find(kernel, d, hit);
+  float* u = filter_cache().find(kernel, d, hit);
   const int64_t groups = hit ? 0 : d.c * d.o / kLanes;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -308,6 +345,8 @@ void winograd_forward(const float* x, const float* kernel, const float* bias, co
 }
 
 }  // namespace
+
+std::size_t conv2d_winograd_cached_filter_bytes() { return filter_cache().held_bytes(); }
 
 void conv2d_winograd_forward(const float* x, const float* kernel, const float* bias, float* y,
                              const Conv2dDims& d, bool relu) {
@@ -365,6 +404,8 @@ bool conv2d_winograd_forward_max_pool_relu(const float* x, const float* kernel, 
 }
 
 #else  // no AVX-512 or AVX2: conv2d_winograd_forward_supported() is false and conv2d.cpp never calls it
+
+std::size_t conv2d_winograd_cached_filter_bytes() { return 0; }
 
 void conv2d_winograd_forward(const float*, const float*, const float*, float*, const Conv2dDims&, bool) {}
 bool conv2d_winograd_forward_max_pool_relu(const float*, const float*, const float*, float*,

@@ -16,6 +16,7 @@
 // output element depend only on the shapes, so results do not depend on the thread count.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cpu/conv2d.h"
@@ -42,5 +43,9 @@ void conv2d_winograd_forward(const float* x, const float* kernel, const float* b
 [[nodiscard]] bool conv2d_winograd_forward_max_pool_relu(const float* x, const float* kernel,
                                                          const float* bias, float* y, const Conv2dDims& d,
                                                          const Pool2dDims& pd, uint8_t* argmax = nullptr);
+
+// Bytes of transformed filters (and the kernel copies they are checked against) that the calling
+// thread keeps for later calls: at most 16 MiB, 4 kernels.
+[[nodiscard]] std::size_t conv2d_winograd_cached_filter_bytes();
 
 }  // namespace normnet::kernels::cpu
