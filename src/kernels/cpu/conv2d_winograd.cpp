@@ -1,8 +1,9 @@
 // Winograd F(4×4, 3×3) convolution forward (see conv2d_winograd.h).
 //
-// u[pos][c][o] = (G g G^T)[pos] for the 36 positions pos of a 6×6 tile is computed once per call,
-// split between the threads. Then each block of at most kBlockTiles output tiles (a thread's unit
-// of work) goes through three steps in a per-thread scratch buffer that stays in L2:
+// u[pos][c][o] = (G g G^T)[pos] for the 36 positions pos of a 6×6 tile comes from
+// conv2d_winograd_filters.h (transformed once per kernel value). Then each block of at most kBlockTiles
+// output tiles (a thread's unit of work) goes through three steps in a per-thread scratch buffer that stays
+// in L2:
 //   1. input transform: v[pos][t][c] = (B^T d_t B)[pos] for the block's tiles t;
 //   2. 36 products m[pos] = v[pos] · u[pos] ([tiles × C] · [C × O]) in register tiles of R tiles
 //      × V vectors of output channels, each element one FMA chain over c in order;
@@ -10,28 +11,25 @@
 //      (a store with an optional ReLU, or max pooling in registers).
 //
 // Lavin & Gray's matrices (interpolation points 0, ±1, ±2, ∞):
-//   B^T = [4  0 -5  0 1 0]   G = [ 1/4     0     0]   A^T = [1 1  1 1  1 0]
-//         [0 -4 -4  1 1 0]       [-1/6 -1/6  -1/6]          [0 1 -1 2 -2 0]
-//         [0  4 -4 -1 1 0]       [-1/6  1/6  -1/6]          [0 1  1 4  4 0]
-//         [0 -2 -1  2 1 0]       [1/24 1/12   1/6]          [0 1 -1 8 -8 1]
-//         [0  2 -1 -2 1 0]       [1/24 -1/12  1/6]
-//         [0  4  0 -5 0 1]       [   0    0     1]
+//   B^T = [4  0 -5  0 1 0]   A^T = [1 1  1 1  1 0]   (G: conv2d_winograd_filters.cpp)
+//         [0 -4 -4  1 1 0]         [0 1 -1 2 -2 0]
+//         [0  4 -4 -1 1 0]         [0 1  1 4  4 0]
+//         [0 -2 -1  2 1 0]         [0 1 -1 8 -8 1]
+//         [0  2 -1 -2 1 0]
+//         [0  4  0 -5 0 1]
 #include "kernels/cpu/conv2d_winograd.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
+#include "kernels/cpu/conv2d_winograd_filters.h"
 #include "kernels/cpu/simd.h"
 #include "normnet/threading.h"
 
 namespace normnet::kernels::cpu {
-namespace {
 
-constexpr int64_t kTile = 4;   // output pixels per tile side (m)
-constexpr int64_t kPatch = 6;  // input pixels per tile side (m + 3 − 1)
-
-}  // namespace
+using winograd::kPatch;
+using winograd::kTile;
 
 bool conv2d_winograd_forward_supported(const Conv2dDims& d) {
   return simd::kSimdWide && d.kh == 3 && d.kw == 3 && d.stride_h == 1 && d.stride_w == 1 && d.pad_top >= 0 &&
@@ -51,25 +49,13 @@ namespace {
 
 using simd::kLanes;
 using simd::Vec;
-constexpr int64_t kPositions = kPatch * kPatch;
+using winograd::kPositions;
+using winograd::position_stride;
+using winograd::times;
+using winograd::times_plus;
 constexpr int64_t kBlockTiles = 18;            // v and m of 18 tiles (32 → 64 channels): 250 KB
 constexpr int kMaxRows = 6;                    // tiles per register tile
 constexpr double kParallelMinFlops = 1 << 18;  // of the direct convolution; below: one thread
-
-inline Vec times(float s, Vec v) { return simd::mul(simd::broadcast(s), v); }
-inline Vec times_plus(float s, Vec v, Vec c) { return simd::multiply_add(simd::broadcast(s), v, c); }
-
-// (u0..u5) = G (g0, g1, g2): u0 = g0/4, u1 = −(g0 + g1 + g2)/6, u2 = −(g0 − g1 + g2)/6,
-// u3 = g0/24 + g1/12 + g2/6, u4 = g0/24 − g1/12 + g2/6, u5 = g2.
-inline void filter_transform(Vec g0, Vec g1, Vec g2, Vec (&u)[kPatch]) {
-  const Vec outer = simd::add(g0, g2), p = times_plus(1.0f / 24, g0, times(1.0f / 6, g2));
-  u[0] = times(0.25f, g0);
-  u[1] = times(-1.0f / 6, simd::add(outer, g1));
-  u[2] = times(-1.0f / 6, simd::sub(outer, g1));
-  u[3] = times_plus(1.0f / 12, g1, p);
-  u[4] = times_plus(-1.0f / 12, g1, p);
-  u[5] = g2;
-}
 
 // r = B^T d (six values of one column or row of a patch).
 inline void input_transform(const Vec (&d)[kPatch], Vec (&r)[kPatch]) {
@@ -89,27 +75,6 @@ inline void output_transform(const Vec (&m)[kPatch], Vec (&r)[kTile]) {
   r[1] = times_plus(2, diff34, diff12);
   r[2] = times_plus(4, sum34, sum12);
   r[3] = simd::add(times_plus(8, diff34, diff12), m[5]);
-}
-
-// Floats between u's positions: C·O and one cache line more, so that the 36 positions of one (c, o)
-// do not all fall in one L1 set (C·O is a multiple of 256 floats, the set stride).
-int64_t position_stride(const Conv2dDims& d) { return d.c * d.o + 16; }
-
-// u[pos][c][o0 + lane] = (G g G^T)[pos] for g = kernel[·, ·, c, o0 + lane], `group` = c·O/lanes + o0/lanes.
-void transform_filters(const float* kernel, float* u, const Conv2dDims& d, int64_t group) {
-  const int64_t per_c = d.o / kLanes, c = group / per_c, o0 = group % per_c * kLanes;
-  const auto tap = [&](int64_t i, int64_t j) {
-    return simd::load(kernel + ((i * 3 + j) * d.c + c) * d.o + o0);
-  };
-  Vec columns[3][kPatch];  // G g, column j
-  for (int64_t j = 0; j < 3; ++j) filter_transform(tap(0, j), tap(1, j), tap(2, j), columns[j]);
-  for (int64_t a = 0; a < kPatch; ++a) {
-    Vec row[kPatch];
-    filter_transform(columns[0][a], columns[1][a], columns[2][a], row);
-    for (int64_t b = 0; b < kPatch; ++b) {
-      simd::store(u + (a * kPatch + b) * position_stride(d) + c * d.o + o0, row[b]);
-    }
-  }
 }
 
 struct Tiling {
@@ -225,83 +190,6 @@ void transform_outputs(const float* m, int64_t t, int64_t count, int64_t o, cons
   }
 }
 
-// The transformed filters of the last few kernels that this thread convolved with, each beside a
-// copy of the kernel it came from: reused while the kernel's bits are unchanged (inference: the
-// transform costs about a quarter of a batch-1 call), recomputed where they differ (training
-// updates the weights between calls). Compared by value, not by address, so never stale. At most
-// kEntries kernels and kBudgetBytes in all (the least recently used go first); a kernel whose
-// entry alone exceeds the budget (C·O above about 100,000) is transformed on every call into a
-// buffer that is not kept as an entry.
-class FilterCache {
- public:
-  static constexpr std::size_t kBudgetBytes = std::size_t{16} << 20;
-
-  // u for `kernel`, and whether it holds its transform already; else room for it (for the
-  // caller to fill), remembered with a copy of `kernel` when it fits the budget.
-  float* find(const float* kernel, const Conv2dDims& d, bool& hit) {
-    const auto kernel_floats = static_cast<std::size_t>(9 * d.c * d.o);
-    const auto u_floats = static_cast<std::size_t>(kPositions * position_stride(d));
-    for (Entry& e : entries_) {
-      if (e.c == d.c && e.o == d.o &&
-          std::memcmp(e.kernel.data(), kernel, kernel_floats * sizeof(float)) == 0) {
-        e.used = ++clock_;
-        hit = true;
-        return e.u.data();
-      }
-    }
-    hit = false;
-    const std::size_t bytes = (kernel_floats + u_floats) * sizeof(float);
-    if (bytes > kBudgetBytes) {
-      if (uncached_.size() < u_floats) uncached_.resize(u_floats);
-      return uncached_.data();
-    }
-    Entry& slot = least_recently_used(/*held_only=*/false);
-    release(slot);
-    while (held_bytes() + bytes > kBudgetBytes) release(least_recently_used(/*held_only=*/true));
-    slot.kernel.assign(kernel, kernel + kernel_floats);
-    slot.u.resize(u_floats);
-    slot.c = d.c;
-    slot.o = d.o;
-    slot.used = ++clock_;
-    return slot.u.data();
-  }
-
-  [[nodiscard]] std::size_t held_bytes() const {
-    std::size_t bytes = 0;
-    for (const Entry& e : entries_) bytes += (e.kernel.capacity() + e.u.capacity()) * sizeof(float);
-    return bytes;
-  }
-
- private:
-  static constexpr int kEntries = 4;
-  struct Entry {
-    int64_t c = 0, o = 0;
-    std::vector<float> kernel, u;
-    uint64_t used = 0;  // 0: empty
-  };
-
-  // The least recently used entry: empty ones first, or among the held ones only (there is one
-  // while held_bytes() > 0).
-  Entry& least_recently_used(bool held_only) {
-    Entry* oldest = nullptr;
-    for (Entry& e : entries_) {
-      if (held_only && e.used == 0) continue;
-      if (!oldest || e.used < oldest->used) oldest = &e;
-    }
-    return *oldest;
-  }
-  static void release(Entry& e) { e = Entry(); }
-
-  Entry entries_[kEntries];
-  std::vector<float> uncached_;
-  uint64_t clock_ = 0;
-};
-
-FilterCache& filter_cache() {
-  thread_local FilterCache cache;
-  return cache;
-}
-
 // Runs the blocks; epilogue(n, tile_row, tile_col, o, y) takes each tile's outputs, channels
 // [o, o + lanes).
 template <class Epilogue>
@@ -313,15 +201,9 @@ void winograd_forward(const float* x, const float* kernel, const float* bias, co
   // At least one block per thread, and a multiple of the thread count, so that a few images split evenly.
   const int64_t least = (tl.total + kBlockTiles - 1) / kBlockTiles;
   const int64_t blocks = std::min(tl.total, (least + threads - 1) / threads * threads);
-  bool hit = false;
-  float* u = filter_cache().find(kernel, d, hit);
-  const int64_t groups = hit ? 0 : d.c * d.o / kLanes;
+  const float* u = winograd::transformed_filters(kernel, d, threads);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    if (groups > 0) {
-#pragma omp for schedule(static)
-      for (int64_t g = 0; g < groups; ++g) transform_filters(kernel, u, d, g);
-    }
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t first = tl.total * blk / blocks, count = tl.total * (blk + 1) / blocks - first;
@@ -345,8 +227,6 @@ void winograd_forward(const float* x, const float* kernel, const float* bias, co
 }
 
 }  // namespace
-
-std::size_t conv2d_winograd_cached_filter_bytes() { return filter_cache().held_bytes(); }
 
 void conv2d_winograd_forward(const float* x, const float* kernel, const float* bias, float* y,
                              const Conv2dDims& d, bool relu) {
@@ -405,8 +285,6 @@ bool conv2d_winograd_forward_max_pool_relu(const float* x, const float* kernel, 
 
 #else  // no AVX-512 or AVX2: conv2d_winograd_forward_supported() is false and conv2d.cpp never calls it
 
-std::size_t conv2d_winograd_cached_filter_bytes() { return 0; }
-
 void conv2d_winograd_forward(const float*, const float*, const float*, float*, const Conv2dDims&, bool) {}
 bool conv2d_winograd_forward_max_pool_relu(const float*, const float*, const float*, float*,
                                            const Conv2dDims&, const Pool2dDims&, uint8_t*) {
@@ -414,5 +292,7 @@ bool conv2d_winograd_forward_max_pool_relu(const float*, const float*, const flo
 }
 
 #endif
+
+std::size_t conv2d_winograd_cached_filter_bytes() { return winograd::cached_filter_bytes(); }
 
 }  // namespace normnet::kernels::cpu
