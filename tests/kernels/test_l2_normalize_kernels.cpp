@@ -145,7 +145,7 @@ TEST(L2NormalizeKernels, RowsMatchReference) {
   }
 }
 
-// Short float32 rows (on AVX-512 and AVX2 the one-lane-per-row kernels of l2_normalize_rows.cpp): lengths
+// Short float32 rows (on AVX-512 and AVX2 the one-lane-per-row kernels of l2_normalize_rows.h): lengths
 // around the 16-float vector and its masked tail, 32 and 64 (the unrolled copies); 27 rows (three
 // groups of eight and a tail), in every group ordinary rows beside rows that the fast formulas
 // leave to the general loop: zero, components of 1e-42 (subnormal: 1/‖v‖ overflows float), norms

@@ -2,9 +2,15 @@
 // per-row scalars (sum, square root, reciprocal, backward factors) computed in one double lane per
 // row (one AVX-512 register, or two AVX2 ones with the same sums in the same order: the same bits),
 // and the ranges inside which those fast formulas hold (shared with l2_normalize_vector.h).
+// Each row's sums run in its own register; the eight sums are transposed into one vector (lane g =
+// row g), so the square roots, reciprocals and backward factors of eight rows take one vector
+// instruction each and rows of 64 channels run at memory speed, not bound by a scalar sqrt and
+// division chain per row. Implementations: l2_normalize_rows_avx512.cpp, l2_normalize_rows_avx2.cpp
+// (l2_normalize_rows.cpp for builds with neither).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "normnet/ops/l2_normalize.h"
 
@@ -66,5 +72,16 @@ unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_
 // non-temporal stores.
 unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
                   EpsilonMode mode, bool overwrite, bool stream = false);
+
+// f(std::integral_constant<int64_t, L>{}) with L = n for rows of 32 and 64 (common channel counts:
+// the kernels' loops unroll), else L = 0 (the kernels read n at run time). At 64, the
+// runtime-length loops made the forward about 30 % slower than copying (docs/benchmarks.md,
+// step 16); from 128 on the loop overhead no longer shows.
+template <class F>
+unsigned by_length(int64_t n, F&& f) {
+  if (n == 64) return f(std::integral_constant<int64_t, 64>{});
+  if (n == 32) return f(std::integral_constant<int64_t, 32>{});
+  return f(std::integral_constant<int64_t, 0>{});
+}
 
 }  // namespace normnet::kernels::cpu::l2_rows

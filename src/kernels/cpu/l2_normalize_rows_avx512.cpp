@@ -1,0 +1,189 @@
+// The short-row L2-normalization kernels (l2_normalize_rows.h) for AVX-512: a group's eight rows
+// take one double lane each of a 512-bit register.
+//   forward  y = v/‖v‖, ‖v‖ = sqrt(Σv²) summed in double;
+//   backward dv = (dy − y·⟨dy, y⟩)/‖v‖ = dy·a − v·b with a = 1/‖v‖, b = a²·⟨dy, y⟩.
+#include <cfloat>
+
+#include "kernels/cpu/l2_normalize_rows.h"
+
+#if defined(__AVX512F__)
+// GCC 12's AVX-512 header initializes _mm512_undefined_pd() from itself, which -Wuninitialized
+// reports at every inlined unpack and shuffle (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace normnet::kernels::cpu::l2_rows {
+
+namespace {
+
+__mmask16 tail_mask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1u); }
+
+// Σ a_r·b_r of one row in double, as eight partial sums: two accumulators take the low and high
+// halves of each 16 floats, the last partial vector masked. float·float is exact in double.
+template <bool kSquare>
+__m512d row_dot(const float* a, const float* b, int64_t n) {
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  const auto step = [&](__m512 va, __m512 vb) {
+    const __m512d a0 = _mm512_cvtps_pd(_mm512_castps512_ps256(va));
+    const __m512d a1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(va, 1));
+    if constexpr (kSquare) {
+      acc0 = _mm512_fmadd_pd(a0, a0, acc0);
+      acc1 = _mm512_fmadd_pd(a1, a1, acc1);
+    } else {
+      acc0 = _mm512_fmadd_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(vb)), acc0);
+      acc1 = _mm512_fmadd_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(vb, 1)), acc1);
+    }
+  };
+  int64_t r = 0;
+  for (; r + 16 <= n; r += 16) {
+    const __m512 va = _mm512_loadu_ps(a + r);
+    step(va, kSquare ? va : _mm512_loadu_ps(b + r));
+  }
+  if (r < n) {
+    const __mmask16 m = tail_mask(n - r);
+    const __m512 va = _mm512_maskz_loadu_ps(m, a + r);
+    step(va, kSquare ? va : _mm512_maskz_loadu_ps(m, b + r));
+  }
+  return _mm512_add_pd(acc0, acc1);
+}
+
+// Lane g of the result = the sum of the eight lanes of s[g] (a transpose folded into the adds).
+__m512d lane_sums(const __m512d* s) {
+  __m512d pairs[4];  // 128-bit block k of pairs[j] holds the k-th pair sums of rows 2j and 2j + 1
+  for (int j = 0; j < 4; ++j) {
+    pairs[j] =
+        _mm512_add_pd(_mm512_unpacklo_pd(s[2 * j], s[2 * j + 1]), _mm512_unpackhi_pd(s[2 * j], s[2 * j + 1]));
+  }
+  __m512d quads[2];  // blocks: rows (4j, 4j+1) twice, then (4j+2, 4j+3) twice, each half summed
+  for (int j = 0; j < 2; ++j) {
+    const __m512d a = pairs[2 * j], b = pairs[2 * j + 1];
+    quads[j] = _mm512_add_pd(_mm512_shuffle_f64x2(a, b, 0x88), _mm512_shuffle_f64x2(a, b, 0xDD));
+  }
+  return _mm512_add_pd(_mm512_shuffle_f64x2(quads[0], quads[1], 0x88),
+                       _mm512_shuffle_f64x2(quads[0], quads[1], 0xDD));
+}
+
+__mmask8 in_range(__m512d v, double low, double high) {
+  return _mm512_cmp_pd_mask(v, _mm512_set1_pd(low), _CMP_GE_OQ) &
+         _mm512_cmp_pd_mask(v, _mm512_set1_pd(high), _CMP_LE_OQ);  // false for NaN
+}
+
+// The per-row sums of the live rows (the others 0).
+template <bool kSquare>
+__m512d group_dots(const float* a, const float* b, int rows, int64_t n) {
+  __m512d s[kGroup];
+  for (int g = 0; g < kGroup; ++g)
+    s[g] = g < rows ? row_dot<kSquare>(a + g * n, b + g * n, n) : _mm512_setzero_pd();
+  return lane_sums(s);
+}
+
+// kN > 0 fixes the row length at compile time (the loops unroll); kN = 0 reads it from runtime_n.
+template <int64_t kN>
+unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, int64_t runtime_n) {
+  const int64_t n = kN > 0 ? kN : runtime_n;
+  const auto live = static_cast<__mmask8>((1u << rows) - 1u);
+  const __m512d s = group_dots<true>(x, x, rows, n);
+  const __m512d d = _mm512_sqrt_pd(s);
+  const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), d);
+  // 1/d = hi + lo in two floats: fma(v, hi, v·lo) is v/d rounded once (within 2^-48 relative), as
+  // in scale_vector; hi must stay inside float's normal range.
+  const __mmask8 fast =
+      live & in_range(s, kTinySum, DBL_MAX) & in_range(inv, 0x1p-100, static_cast<double>(FLT_MAX));
+  const __m256 hi = _mm512_cvtpd_ps(inv);
+  const __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(inv, _mm512_cvtps_pd(hi)));
+  if (denom) _mm512_mask_storeu_pd(denom, fast, d);
+  alignas(32) float his[kGroup], los[kGroup];
+  _mm256_store_ps(his, hi);
+  _mm256_store_ps(los, lo);
+  for (int g = 0; g < rows; ++g) {
+    if (!((fast >> g) & 1u)) continue;
+    const __m512 h = _mm512_set1_ps(his[g]), l = _mm512_set1_ps(los[g]);
+    const float* v = x + g * n;
+    float* out = y + g * n;
+    int64_t r = 0;
+    for (; r + 16 <= n; r += 16) {
+      const __m512 w = _mm512_loadu_ps(v + r);
+      _mm512_storeu_ps(out + r, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)));
+    }
+    if (r < n) {
+      const __mmask16 m = tail_mask(n - r);
+      const __m512 w = _mm512_maskz_loadu_ps(m, v + r);
+      _mm512_mask_storeu_ps(out + r, m, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)));
+    }
+  }
+  return live & ~fast;
+}
+
+template <int64_t kN>
+unsigned backward_impl(const float* x, const float* dy, const double* denom, float* dx, int rows,
+                       int64_t runtime_n, EpsilonMode mode, bool overwrite) {
+  const int64_t n = kN > 0 ? kN : runtime_n;
+  const auto live = static_cast<__mmask8>((1u << rows) - 1u);
+  const __m512d d = _mm512_maskz_loadu_pd(live, denom);
+  // The forward's factor 1/|d| (negative d: clamped by ε, where y = v·inv with inv constant, t = 0).
+  const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), _mm512_abs_pd(d));
+  __mmask8 ok = live;
+  __mmask8 clamped = 0;
+  if (mode == EpsilonMode::kExact) {
+    ok &= in_range(d, kSafeLow, kSafeHigh);  // else: zero, NaN or rescaled vectors
+  } else {
+    clamped = _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_LT_OQ);
+  }
+  // dv = dy·a − v·b with a = inv, b = inv²·t, t = inv·⟨dy, v⟩ = ⟨dy, y⟩.
+  const __m512d t =
+      _mm512_maskz_mul_pd(static_cast<__mmask8>(live & ~clamped), inv, group_dots<false>(dy, x, rows, n));
+  const __m512d b = _mm512_mul_pd(_mm512_mul_pd(inv, inv), t);
+  const __m512d abs_b = _mm512_abs_pd(b);
+  const __mmask8 b_ok =
+      _mm512_cmp_pd_mask(b, _mm512_setzero_pd(), _CMP_EQ_OQ) | in_range(abs_b, 0x1p-100, 0x1p100);
+  const __mmask8 fast = ok & in_range(inv, 0x1p-100, 0x1p100) & b_ok;
+  alignas(32) float as[kGroup], bs[kGroup];
+  _mm256_store_ps(as, _mm512_cvtpd_ps(inv));
+  _mm256_store_ps(bs, _mm512_cvtpd_ps(b));
+  for (int g = 0; g < rows; ++g) {
+    if (!((fast >> g) & 1u)) continue;
+    const __m512 a_g = _mm512_set1_ps(as[g]), b_g = _mm512_set1_ps(bs[g]);
+    const float* v = x + g * n;
+    const float* gy = dy + g * n;
+    float* dv = dx + g * n;
+    // One float FMA per lane (as add_vector_grad): each term within a few float ulps of the double
+    // result, the precision that dy itself carries.
+    const auto grad = [&](int64_t r, __mmask16 m) {
+      const __m512 term = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, gy + r), a_g,
+                                          _mm512_mul_ps(_mm512_maskz_loadu_ps(m, v + r), b_g));
+      return overwrite ? term : _mm512_add_ps(_mm512_maskz_loadu_ps(m, dv + r), term);
+    };
+    int64_t r = 0;
+    for (; r + 16 <= n; r += 16) _mm512_storeu_ps(dv + r, grad(r, 0xFFFF));
+    if (r < n) _mm512_mask_storeu_ps(dv + r, tail_mask(n - r), grad(r, tail_mask(n - r)));
+  }
+  return live & ~fast;
+}
+
+}  // namespace
+
+// Ordinary stores: streaming was measured on AVX2 only (l2_normalize_rows.h).
+unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool) {
+  return by_length(n, [&](auto length) { return exact_forward_impl<length.value>(x, y, denom, rows, n); });
+}
+
+unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
+                  EpsilonMode mode, bool overwrite, bool) {
+  return by_length(n, [&](auto length) {
+    return backward_impl<length.value>(x, dy, denom, dx, rows, n, mode, overwrite);
+  });
+}
+
+void stream_fence() {}
+bool streams_available() { return false; }
+
+}  // namespace normnet::kernels::cpu::l2_rows
+
+#endif
