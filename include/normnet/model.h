@@ -119,7 +119,7 @@ class Model : public LayerHandle<FunctionalModel> {
   void summary(bool expand_nested = false) const;
   [[nodiscard]] std::string summary_string(bool expand_nested = false) const;
 
-  // ---- training (src/training/fit.cpp) ----
+  // ---- training (compile: src/training/compile.cpp; the rest: src/training/fit.cpp) ----
   void compile(const CompileOptions& options);
   // x and y hold one tensor per input / per output; the first axis is the sample axis.
   History fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const FitOptions& options = {});

@@ -1,7 +1,7 @@
-// The training API of Model: compile (validate and resolve losses and metrics per output), the
-// train and test steps, fit (epochs, shuffled batches, validation, callbacks), evaluate,
-// predict, train_on_batch, test_on_batch. Every log shows the total loss, each regularization
-// and add_loss term by name, per-output losses when there are several outputs, and metrics.
+// The training API of Model after compile (compile.cpp): the train and test steps, fit (epochs,
+// shuffled batches, validation, callbacks), evaluate, predict, train_on_batch, test_on_batch. Every log shows
+// the total loss, each regularization and add_loss term by name, per-output losses when there are several
+// outputs, and metrics.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,14 +12,21 @@
 #include "normnet/model.h"
 #include "normnet/ops/shape_ops.h"
 #include "training/batching.h"
+#include "training/model_naming.h"
 #include "training/training_state.h"
 
 namespace normnet {
 namespace {
 
+using detail::input_count;
+using detail::join;
+using detail::label;
+using detail::layer_of;
 using detail::MeanAccumulator;
+using detail::output_names;
 using detail::str;
 using detail::TrainingState;
+using detail::unbuilt_sequential;
 
 // Enables or disables autograd for a scope and restores the previous mode.
 class GradMode {
@@ -32,42 +39,6 @@ class GradMode {
  private:
   bool previous_;
 };
-
-std::string label(const FunctionalModel& m) {
-  return str(m.class_name() == "Functional" ? "Model" : m.class_name(), " '", m.name(), "'");
-}
-
-std::string layer_of(const Tensor& t) {
-  return t.defined() && t.impl()->origin ? t.impl()->origin->node->layer->name() : std::string("?");
-}
-
-const SequentialModel* unbuilt_sequential(const FunctionalModel& m) {
-  const auto* seq = dynamic_cast<const SequentialModel*>(&m);
-  return seq && !seq->has_graph() ? seq : nullptr;
-}
-
-std::size_t input_count(const FunctionalModel& m) { return unbuilt_sequential(m) ? 1 : m.graph_inputs().size(); }
-
-// The output layers' names, made unique with a suffix where one layer gives several outputs.
-std::vector<std::string> output_names(const FunctionalModel& m) {
-  if (const auto* seq = unbuilt_sequential(m)) {
-    if (seq->stack().empty()) throw ValueError(str(label(m), ": has no layers; add some before compile()"));
-    return {seq->stack().back()->name()};
-  }
-  std::vector<std::string> names;
-  for (std::size_t i = 0; i < m.graph_outputs().size(); ++i) {
-    std::string name = layer_of(m.graph_outputs()[i]);
-    if (std::find(names.begin(), names.end(), name) != names.end()) name = str(name, "_", i);
-    names.push_back(name);
-  }
-  return names;
-}
-
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
 
 TrainingState& state_of(const FunctionalModel& m, const char* who) {
   if (!m.training_state) {
@@ -274,111 +245,6 @@ void check_batch_size(const FunctionalModel& m, int64_t batch_size) {
   if (batch_size < 1) throw ValueError(str(label(m), ": batch_size must be at least 1, got ", batch_size));
 }
 
-}  // namespace
-
-// ---- compile ----
-
-namespace {
-
-// Metrics of one output: names as given for a single output, "<output>_<name>" for several.
-std::vector<std::shared_ptr<Metric>> resolve_metrics(const std::vector<std::string>& names, const detail::OutputSpec& out,
-                                                     bool several, const std::string& who) {
-  std::vector<std::shared_ptr<Metric>> metrics;
-  for (const std::string& name : names) {
-    std::shared_ptr<Metric> metric;
-    try {
-      metric = metrics::get(name, out.loss);
-    } catch (const Error& e) {
-      throw ValueError(str(who, ": metric '", name, "' for output '", out.name, "': ", e.what()));
-    }
-    metric->set_name(several ? out.name + "_" + name : name);
-    metrics.push_back(std::move(metric));
-  }
-  return metrics;
-}
-
-}  // namespace
-
-CompileOptions& CompileOptions::optimizer(const std::string& name) {
-  optimizer_ = optimizers::get(name);
-  return *this;
-}
-
-CompileOptions& CompileOptions::loss(const std::string& name) {
-  losses_ = {losses::get(name)};
-  return *this;
-}
-
-void Model::compile(const CompileOptions& o) {
-  FunctionalModel& m = *ptr_;
-  const std::string who = label(m);
-  if (!o.optimizer_) {
-    throw ValueError(str(who, ": compile() needs an optimizer, e.g. CompileOptions().optimizer(optimizers::Adam(1e-3))"));
-  }
-  const std::vector<std::string> names = output_names(m);
-  const std::size_t n = names.size();
-  auto state = std::make_shared<TrainingState>();
-  state->optimizer = o.optimizer_;
-  state->outputs.resize(n);
-  for (std::size_t i = 0; i < n; ++i) state->outputs[i].name = names[i];
-
-  if (!o.losses_.empty() && !o.named_losses_.empty()) {
-    throw ValueError(str(who, ": give the losses as a list or by output name, not both"));
-  }
-  if (o.model_loss_ && (!o.losses_.empty() || !o.named_losses_.empty() || !o.loss_weights_.empty())) {
-    throw ValueError(str(who, ": a model_loss replaces per-output losses and loss_weights; give one or the other"));
-  }
-  state->model_loss = o.model_loss_;
-  if (o.losses_.size() == 1) {
-    for (auto& out : state->outputs) out.loss = o.losses_[0];  // one loss for every output
-  } else if (!o.losses_.empty()) {
-    if (o.losses_.size() != n) {
-      throw ValueError(str(who, ": got ", o.losses_.size(), " losses for ", n, " outputs (", join(names), ")"));
-    }
-    for (std::size_t i = 0; i < n; ++i) state->outputs[i].loss = o.losses_[i];
-  }
-  for (const auto& [name, loss] : o.named_losses_) {
-    auto it = std::find(names.begin(), names.end(), name);
-    if (it == names.end()) {
-      throw ValueError(str(who, ": a loss is given for '", name, "', which is not an output (outputs: ", join(names), ")"));
-    }
-    state->outputs[static_cast<std::size_t>(it - names.begin())].loss = loss;
-  }
-  if (!o.loss_weights_.empty()) {
-    if (o.loss_weights_.size() != n) {
-      throw ValueError(str(who, ": got ", o.loss_weights_.size(), " loss_weights for ", n, " outputs (", join(names), ")"));
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!std::isfinite(o.loss_weights_[i])) throw ValueError(str(who, ": loss_weights[", i, "] is not finite"));
-      state->outputs[i].weight = o.loss_weights_[i];
-    }
-  }
-
-  if (!o.metrics_.empty() && !o.metrics_per_output_.empty()) {
-    throw ValueError(str(who, ": give metrics for every output or per output, not both"));
-  }
-  if (!o.metrics_per_output_.empty() && o.metrics_per_output_.size() != n) {
-    throw ValueError(str(who, ": got metrics for ", o.metrics_per_output_.size(), " outputs, the model has ", n,
-                         " (", join(names), ")"));
-  }
-  // A flat metric list goes to every output with a loss (to every output when none has one).
-  const bool any_loss = std::any_of(state->outputs.begin(), state->outputs.end(), [](const auto& out) { return bool(out.loss); });
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& out = state->outputs[i];
-    if (!o.metrics_per_output_.empty()) out.metrics = resolve_metrics(o.metrics_per_output_[i], out, n > 1, who);
-    else if (out.loss || !any_loss) out.metrics = resolve_metrics(o.metrics_, out, n > 1, who);
-  }
-  m.training_state = std::move(state);
-}
-
-std::shared_ptr<Optimizer> Model::optimizer() const {
-  return ptr_->training_state ? ptr_->training_state->optimizer : nullptr;
-}
-
-// ---- fit ----
-
-namespace {
-
 // Appends an epoch's logs to the history; a key missing in some epochs reads NaN there.
 void record(History& h, int epoch, const Logs& logs) {
   const std::size_t before = h.epoch.size();
@@ -391,29 +257,43 @@ void record(History& h, int epoch, const Logs& logs) {
   for (auto& [k, values] : h.history) values.resize(before + 1, std::nan(""));
 }
 
+// How many of the n samples fit() trains on: all of them with validation_data or no split;
+// with a split, Keras holds out the last fraction of the samples, before any shuffling.
+int64_t training_count(const FunctionalModel& m, int64_t n, double validation_split, bool has_val_data) {
+  if (validation_split < 0.0 || validation_split >= 1.0) {
+    throw ValueError(str(label(m), ": validation_split must be in [0, 1), got ", validation_split));
+  }
+  if (has_val_data || validation_split == 0.0) return n;
+  const auto n_train = static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - validation_split)));
+  if (n_train == 0 || n_train == n) {
+    throw ValueError(str(label(m), ": validation_split ", validation_split, " of ", n,
+                         " samples leaves no training or no validation samples"));
+  }
+  return n_train;
+}
+
+// The callbacks of a fit() call, a progress bar added for verbose > 0, each told the model and
+// the run's epochs and steps.
+std::vector<std::shared_ptr<Callback>> with_progbar(std::vector<std::shared_ptr<Callback>> callbacks,
+                                                    int verbose, Model* model, int epochs, int64_t steps) {
+  if (verbose > 0) callbacks.push_back(std::make_shared<callbacks::ProgbarLogger>(verbose));
+  for (const auto& cb : callbacks) {
+    cb->set_model(model);
+    cb->set_params(epochs, steps);
+  }
+  return callbacks;
+}
+
 }  // namespace
 
 History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, const FitOptions& o) {
   FunctionalModel& m = *ptr_;
   TrainingState& s = state_of(m, "fit");
-  const std::string who = label(m);
   const int64_t n = check_data(m, "x/y", x, &y, s.outputs.size());
   check_batch_size(m, o.batch_size_);
-  if (o.validation_split_ < 0.0 || o.validation_split_ >= 1.0) {
-    throw ValueError(str(who, ": validation_split must be in [0, 1), got ", o.validation_split_));
-  }
-  // Keras holds out the last fraction of the samples, before any shuffling.
-  int64_t n_train = n;
   const bool has_val_data = !o.val_x_.empty() || !o.val_y_.empty();
-  if (has_val_data) {
-    check_data(m, "validation_data", o.val_x_, &o.val_y_, s.outputs.size());
-  } else if (o.validation_split_ > 0.0) {
-    n_train = static_cast<int64_t>(std::floor(static_cast<double>(n) * (1.0 - o.validation_split_)));
-    if (n_train == 0 || n_train == n) {
-      throw ValueError(str(who, ": validation_split ", o.validation_split_, " of ", n,
-                           " samples leaves no training or no validation samples"));
-    }
-  }
+  if (has_val_data) check_data(m, "validation_data", o.val_x_, &o.val_y_, s.outputs.size());
+  const int64_t n_train = training_count(m, n, o.validation_split_, has_val_data);
   const bool has_val = has_val_data || n_train < n;
   const std::vector<Tensor>& vx = has_val_data ? o.val_x_ : x;
   const std::vector<Tensor>& vy = has_val_data ? o.val_y_ : y;
@@ -432,12 +312,8 @@ History Model::fit(const std::vector<Tensor>& x, const std::vector<Tensor>& y, c
 
   int64_t steps = detail::batch_count(n_train, o.batch_size_);
   if (o.steps_per_epoch_ > 0) steps = std::min(steps, o.steps_per_epoch_);
-  std::vector<std::shared_ptr<Callback>> callbacks = o.callbacks_;
-  if (o.verbose_ > 0) callbacks.push_back(std::make_shared<callbacks::ProgbarLogger>(o.verbose_));
-  for (const auto& cb : callbacks) {
-    cb->set_model(this);
-    cb->set_params(o.epochs_, steps);
-  }
+  const std::vector<std::shared_ptr<Callback>> callbacks =
+      with_progbar(o.callbacks_, o.verbose_, this, o.epochs_, steps);
 
   m.stop_training = false;
   History history;

@@ -408,7 +408,15 @@ TEST(FitErrors, ClearMessages) {
   EXPECT_NE(msg.find("[10, 3]"), std::string::npos) << msg;
   EXPECT_THROW(model.fit(d.x, Tensor::zeros({10, 3}), FitOptions().verbose(0)), ShapeError);
   msg = error_of([&] { model.fit(d.x, d.y, FitOptions().validation_split(1.0).verbose(0)); });
-  EXPECT_NE(msg.find("validation_split"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Model 'clf': validation_split must be in [0, 1), got 1"), std::string::npos) << msg;
+  msg = error_of([&] { model.fit(d.x, d.y, FitOptions().validation_split(-0.1).verbose(0)); });
+  EXPECT_NE(msg.find("validation_split must be in [0, 1)"), std::string::npos) << msg;
+  msg = error_of([&] { model.fit(d.x, d.y, FitOptions().validation_split(0.95).verbose(0)); });
+  EXPECT_NE(
+      msg.find(
+          "Model 'clf': validation_split 0.95 of 10 samples leaves no training or no validation samples"),
+      std::string::npos)
+      << msg;
   msg = error_of([&] { model.fit(d.x, d.y, FitOptions().batch_size(0).verbose(0)); });
   EXPECT_NE(msg.find("batch_size must be at least 1"), std::string::npos) << msg;
   msg = error_of([&] { model.fit(d.x.to(DType::kFloat64), d.y, FitOptions().verbose(0)); });
