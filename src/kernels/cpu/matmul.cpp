@@ -240,6 +240,14 @@ bool runs_packed(const MatmulDims& d) {  // d folded (fold_batch)
 
 bool matmul_forward_runs_packed(const MatmulDims& d) { return runs_packed(fold_batch(d)); }
 
+bool matmul_built_for_avx512() {
+#if defined(__AVX512F__)
+  return true;
+#else
+  return false;
+#endif
+}
+
 int64_t matmul_batch_count(const MatmulDims& d) {
   int64_t count = 1;
   for (int i = 0; i < d.batch_rank; ++i) count *= std::max(d.a_batch[i], d.b_batch[i]);

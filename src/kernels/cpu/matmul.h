@@ -43,6 +43,11 @@ void matmul_forward(const double* a, const double* b, const double* bias, double
 // N ≥ 1024, 32 ≤ K ≤ 4·max(M, N) and M·K·N ≥ 2^22.
 [[nodiscard]] bool matmul_forward_runs_packed(const MatmulDims& d);
 
+// Whether the library was compiled for AVX-512 (NORMNET_NATIVE on an AVX-512 machine), where large
+// products keep oneDNN's brgemm. Code compiled with other flags (the tests) asks here rather than
+// testing __AVX512F__ itself.
+[[nodiscard]] bool matmul_built_for_avx512();
+
 // The naive twin: one dot product per element, accumulated in double.
 template <class T>
 void matmul_reference(const T* a, const T* b, const T* bias, T* c, const MatmulDims& d);
