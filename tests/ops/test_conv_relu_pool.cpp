@@ -56,11 +56,10 @@ struct Case {
 };
 
 // Whether the fused op's backward runs conv2d_pooled_backward for this case: float32, a shape its
-// kernels take, and not the Winograd kernels' blocked path (which exist for AVX-512 only).
+// kernels take, and not oneDNN's Winograd kernels' blocked path (AVX-512 only, for shapes that
+// the direct kernels do not take).
 bool sums_only_the_pooled_terms(const Case& c) {
   if (c.dtype != DType::kFloat32 || c.p != Padding::kValid) return false;
-  if (ops::get_conv2d_algorithm() == ops::Conv2dAlgorithm::kWinograd && __builtin_cpu_supports("avx512f"))
-    return false;
   const int64_t oh = (c.x[1] - c.k[0]) / c.s[0] + 1, ow = (c.x[2] - c.k[1]) / c.s[1] + 1;
   const auto rows = kernels::cpu::window_axis(oh, c.pool[0], c.pool[0], c.pool_padding == Padding::kSame);
   const auto cols = kernels::cpu::window_axis(ow, c.pool[1], c.pool[1], c.pool_padding == Padding::kSame);
@@ -69,6 +68,7 @@ bool sums_only_the_pooled_terms(const Case& c) {
   const kernels::cpu::Pool2dDims pd{
       c.x[0],   oh,       ow,        c.k[3],    c.pool[0],       c.pool[1],
       rows.out, cols.out, c.pool[0], c.pool[1], rows.pad_before, cols.pad_before};
+  if (kernels::cpu::conv2d_forward_may_use_winograd(d) && __builtin_cpu_supports("avx512f")) return false;
   const bool default_strides = c.pool_strides == std::array<int, 2>{0, 0} || c.pool_strides == c.pool;
   return default_strides && kernels::cpu::conv2d_pooled_backward_supported(d, pd);
 }

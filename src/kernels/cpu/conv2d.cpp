@@ -20,27 +20,15 @@ namespace {
 
 std::atomic<bool> g_winograd{false};  // set_conv2d_winograd
 
-// Output pixels per call up to which the direct kernel runs the forward pass. Measured on the
-// Fashion-MNIST CNN's convolutions (bench_kernels BM_Conv2d, 2 threads, fastest of 8 interleaved
-// runs): 32→64 channels at 24×24 outputs, direct vs oneDNN: batch 1 89 vs 126 µs, batch 4 340
-// vs 398 µs, batch 8 725 vs 665 µs, batch 32 2.9 vs 2.5 ms, batch 128 13.9 vs 10.5 ms; 1→32 at
-// 26×26: batch 1 9 vs 12 µs, batch 32 190 vs 135 µs. oneDNN's kernels are faster once its fixed
-// cost per call (the kernel's reorder, the primitive's dispatch) is spread over a few images.
-constexpr int64_t kDirectMaxPixels = 4096;
-
-// Builds without AVX-512 (oneDNN's jit:avx2 kernels) run the direct kernel at any batch. The CNN's
-// conv2 (kernel rows of 96 floats) at batch 128 took 23.4–23.7 ms direct against 26.6–26.7 ms in
-// oneDNN, at batch 32 5.7–5.8 against 6.3 ms (BM_Conv2d, 5 interleaved repetitions, 2026-12-01
-// 00:25 UTC). Short rows went direct too once the kernel ran each kernel row's taps as one run
-// (conv2d_direct.cpp): conv1 (rows of 3 floats) with its ReLU at batch 128 0.84–0.89 ms against
-// 0.92–1.00 ms for oneDNN and the ReLU pass, at batch 256 2.24–2.42 against 3.23–3.49 ms; 3×3
-// convolutions of 3, 4, 8 and 16 channels also ran 9–17 % faster direct (AVX2 VM, 02:10 UTC).
-// With AVX-512, oneDNN's brgconv kernels tied the direct one at batch 128 (not remeasured since).
-#if defined(__AVX512F__)
-constexpr bool kDirectAtAnyBatch = false;
-#else
-constexpr bool kDirectAtAnyBatch = true;
-#endif
+// The direct kernel runs the forward pass wherever it takes the shape. At small batches oneDNN's
+// fixed cost per call dominates (conv2 32→64 at 24×24, batch 1: 89 µs direct against 126 µs).
+// Builds without AVX-512 (oneDNN's jit:avx2 kernels): the CNN's conv2 at batch 128 took 23.4–23.7
+// ms direct against 26.6–26.7 ms in oneDNN, conv1 with its ReLU 0.84–0.89 ms against 0.92–1.00 ms
+// for oneDNN and the ReLU pass (AVX2 VM, 2026-12-01, docs/benchmarks.md steps 22–23). AVX-512 (AMD
+// Zen 5, 2026-12-02, step 29): conv2 at batch 128 7.54 ms direct (91 % of the FMA peak) against
+// 8.02 ms in oneDNN's brgconv, conv1 268 µs direct against 251 µs; only the direct kernels fuse
+// the pooling, and a training step took 0.331 of libtorch's time against 0.368 with oneDNN at
+// batches above 4096 output pixels.
 
 bool empty_output(const Conv2dDims& d) { return d.n == 0 || d.oh == 0 || d.ow == 0 || d.o == 0; }
 
@@ -79,10 +67,7 @@ WindowAxis window_axis(int64_t in, int64_t window, int64_t stride, bool same) {
   return {out, total / 2, total - total / 2};
 }
 
-bool conv2d_forward_runs_direct(const Conv2dDims& d) {
-  if (!conv2d_direct_forward_supported(d)) return false;
-  return kDirectAtAnyBatch || d.n * d.oh * d.ow <= kDirectMaxPixels;
-}
+bool conv2d_forward_runs_direct(const Conv2dDims& d) { return conv2d_direct_forward_supported(d); }
 
 void conv2d_forward(const float* x, const float* kernel, const float* bias, float* y, const Conv2dDims& d,
                     bool relu) {

@@ -40,9 +40,9 @@ void conv2d_forward(const float* x, const float* kernel, const float* bias, floa
                     bool relu = false);
 void conv2d_forward(const double* x, const double* kernel, const double* bias, double* y, const Conv2dDims& d,
                     bool relu = false);
-// Whether float32 conv2d_forward runs the direct kernel: where it takes the shape, for a call of at
-// most 4096 output pixels (oneDNN's fixed cost per call dominates), and in builds without AVX-512
-// at any batch (faster than oneDNN's jit:avx2 kernels with the ReLU pass after them).
+// Whether float32 conv2d_forward runs the direct kernel: wherever it takes the shape (AVX-512 or
+// AVX2 builds; at every batch measured as fast as oneDNN's kernels with the ReLU pass after them,
+// or faster: conv2d.cpp).
 [[nodiscard]] bool conv2d_forward_runs_direct(const Conv2dDims& d);
 // y = relu(max_pool(conv2d_forward(x, kernel, bias))) in one pass where conv2d_forward would run
 // the direct kernel and the pool's windows tile its output without padding
@@ -81,8 +81,8 @@ void set_conv2d_winograd(bool on);
 // floats as in NHWC.
 // False, with nothing written, unless Winograd is chosen and runs for this shape (conv2d_forward
 // then computes y in NHWC).
-// Whether conv2d_forward would try Winograd for this shape (chosen, a shape it takes, not small
-// enough for the direct kernel); oneDNN may still lack a kernel for it.
+// Whether conv2d_forward would try oneDNN's Winograd for this shape (chosen, a shape it takes, one
+// the direct kernel does not take); oneDNN may still lack a kernel for it.
 [[nodiscard]] bool conv2d_forward_may_use_winograd(const Conv2dDims& d);
 [[nodiscard]] bool conv2d_forward_winograd_blocked16(const float* x, const float* kernel, const float* bias,
                                                      float* y, float* x_blocked16, const Conv2dDims& d);
