@@ -36,12 +36,12 @@ inline constexpr bool kAvailable = false;  // the functions below are then never
 #endif
 
 // Non-temporal stores ("streaming": written to memory without first reading the line into the
-// cache) for y and an overwritten dx, in AVX2 builds. Worth it when the output will have left
+// cache) for y and an overwritten dx in AVX2 builds, for y alone in AVX-512 builds (measured on
+// Zen 5: l2_normalize_rows_avx512.cpp). Worth it when the output will have left
 // the cache before anyone reads it back: when input and output together exceed the last-level
 // cache of the machines we measure on (32 MiB, one Zen 3 CCX), the case of issue 7's
 // [32, 56, 56, 64] tensor. The reads for ownership that ordinary stores make are a third of the
-// forward's traffic and a quarter of the backward's. (The AVX-512 code keeps ordinary stores:
-// not measured there.)
+// forward's traffic and a quarter of the backward's.
 inline constexpr int64_t kStreamBytes = int64_t{32} << 20;
 
 // Whether this build streams (a function: the library's build flags decide, not the includer's).

@@ -3,6 +3,7 @@
 //   forward  y = v/‖v‖, ‖v‖ = sqrt(Σv²) summed in double;
 //   backward dv = (dy − y·⟨dy, y⟩)/‖v‖ = dy·a − v·b with a = 1/‖v‖, b = a²·⟨dy, y⟩.
 #include <cfloat>
+#include <cstdint>
 
 #include "kernels/cpu/l2_normalize_rows.h"
 
@@ -25,10 +26,38 @@ namespace {
 
 __mmask16 tail_mask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1u); }
 
+// The 16 floats of v at out: streamed (out 32-byte aligned, see stream_aligned; one 512-bit
+// non-temporal store where out is 64-byte aligned, else two 256-bit ones) or stored.
+template <bool kStream>
+void store16(float* out, __m512 v) {
+  if constexpr (kStream) {
+    if (reinterpret_cast<std::uintptr_t>(out) % 64 == 0) return _mm512_stream_ps(out, v);
+    _mm256_stream_ps(out, _mm512_castps512_ps256(v));
+    _mm256_stream_ps(out + 8, _mm512_extractf32x8_ps(v, 1));
+  } else {
+    _mm512_storeu_ps(out, v);
+  }
+}
+
+// The last n − r < 16 floats of a row: streamed as eight (n is a multiple of 8 when streaming) or
+// stored under a mask.
+template <bool kStream>
+void store_tail(float* out, __m512 v, int64_t left) {
+  if constexpr (kStream) {
+    _mm256_stream_ps(out, _mm512_castps512_ps256(v));  // left == 8
+  } else {
+    _mm512_mask_storeu_ps(out, tail_mask(left), v);
+  }
+}
+
 // Σ a_r·b_r of one row in double, as eight partial sums: two accumulators take the low and high
 // halves of each 16 floats, the last partial vector masked. float·float is exact in double.
-template <bool kSquare>
-__m512d row_dot(const float* a, const float* b, int64_t n) {
+// Inlined with the row length kN as a constant (0: runtime_n), so that rows of 32 and 64 floats
+// unroll: GCC 12 kept group_dots and lane_sums out of line, and a forward + backward over 64
+// channels ran at 0.50 of the copy bandwidth on Zen 5 (docs/benchmarks.md, step 29).
+template <bool kSquare, int64_t kN>
+[[gnu::always_inline]] inline __m512d row_dot(const float* a, const float* b, int64_t runtime_n) {
+  const int64_t n = kN > 0 ? kN : runtime_n;
   __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
   const auto step = [&](__m512 va, __m512 vb) {
     const __m512d a0 = _mm512_cvtps_pd(_mm512_castps512_ps256(va));
@@ -55,7 +84,7 @@ __m512d row_dot(const float* a, const float* b, int64_t n) {
 }
 
 // Lane g of the result = the sum of the eight lanes of s[g] (a transpose folded into the adds).
-__m512d lane_sums(const __m512d* s) {
+[[gnu::always_inline]] inline __m512d lane_sums(const __m512d* s) {
   __m512d pairs[4];  // 128-bit block k of pairs[j] holds the k-th pair sums of rows 2j and 2j + 1
   for (int j = 0; j < 4; ++j) {
     pairs[j] =
@@ -76,20 +105,22 @@ __mmask8 in_range(__m512d v, double low, double high) {
 }
 
 // The per-row sums of the live rows (the others 0).
-template <bool kSquare>
-__m512d group_dots(const float* a, const float* b, int rows, int64_t n) {
+template <bool kSquare, int64_t kN>
+[[gnu::always_inline]] inline __m512d group_dots(const float* a, const float* b, int rows,
+                                                 int64_t runtime_n) {
+  const int64_t n = kN > 0 ? kN : runtime_n;
   __m512d s[kGroup];
   for (int g = 0; g < kGroup; ++g)
-    s[g] = g < rows ? row_dot<kSquare>(a + g * n, b + g * n, n) : _mm512_setzero_pd();
+    s[g] = g < rows ? row_dot<kSquare, kN>(a + g * n, b + g * n, n) : _mm512_setzero_pd();
   return lane_sums(s);
 }
 
 // kN > 0 fixes the row length at compile time (the loops unroll); kN = 0 reads it from runtime_n.
-template <int64_t kN>
+template <int64_t kN, bool kStream>
 unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, int64_t runtime_n) {
   const int64_t n = kN > 0 ? kN : runtime_n;
   const auto live = static_cast<__mmask8>((1u << rows) - 1u);
-  const __m512d s = group_dots<true>(x, x, rows, n);
+  const __m512d s = group_dots<true, kN>(x, x, rows, n);
   const __m512d d = _mm512_sqrt_pd(s);
   const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), d);
   // 1/d = hi + lo in two floats: fma(v, hi, v·lo) is v/d rounded once (within 2^-48 relative), as
@@ -110,12 +141,11 @@ unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, i
     int64_t r = 0;
     for (; r + 16 <= n; r += 16) {
       const __m512 w = _mm512_loadu_ps(v + r);
-      _mm512_storeu_ps(out + r, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)));
+      store16<kStream>(out + r, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)));
     }
     if (r < n) {
-      const __mmask16 m = tail_mask(n - r);
-      const __m512 w = _mm512_maskz_loadu_ps(m, v + r);
-      _mm512_mask_storeu_ps(out + r, m, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)));
+      const __m512 w = _mm512_maskz_loadu_ps(tail_mask(n - r), v + r);
+      store_tail<kStream>(out + r, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)), n - r);
     }
   }
   return live & ~fast;
@@ -138,7 +168,7 @@ unsigned backward_impl(const float* x, const float* dy, const double* denom, flo
   }
   // dv = dy·a − v·b with a = inv, b = inv²·t, t = inv·⟨dy, v⟩ = ⟨dy, y⟩.
   const __m512d t =
-      _mm512_maskz_mul_pd(static_cast<__mmask8>(live & ~clamped), inv, group_dots<false>(dy, x, rows, n));
+      _mm512_maskz_mul_pd(static_cast<__mmask8>(live & ~clamped), inv, group_dots<false, kN>(dy, x, rows, n));
   const __m512d b = _mm512_mul_pd(_mm512_mul_pd(inv, inv), t);
   const __m512d abs_b = _mm512_abs_pd(b);
   const __mmask8 b_ok =
@@ -169,11 +199,16 @@ unsigned backward_impl(const float* x, const float* dy, const double* denom, flo
 
 }  // namespace
 
-// Ordinary stores: streaming was measured on AVX2 only (l2_normalize_rows.h).
-unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool) {
-  return by_length(n, [&](auto length) { return exact_forward_impl<length.value>(x, y, denom, rows, n); });
+unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool stream) {
+  return by_length(n, [&](auto length) {
+    return stream ? exact_forward_impl<length.value, true>(x, y, denom, rows, n)
+                  : exact_forward_impl<length.value, false>(x, y, denom, rows, n);
+  });
 }
 
+// Ordinary stores for dx: on Zen 5 a streamed dx made the forward + backward over [32, 56, 56, 64]
+// slower than streaming y alone in three paired rounds (0.42–0.61 of the copy bandwidth against
+// 0.46–0.78, medians of 12; docs/benchmarks.md, step 29).
 unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
                   EpsilonMode mode, bool overwrite, bool) {
   return by_length(n, [&](auto length) {
@@ -181,8 +216,8 @@ unsigned backward(const float* x, const float* dy, const double* denom, float* d
   });
 }
 
-void stream_fence() {}
-bool streams_available() { return false; }
+void stream_fence() { _mm_sfence(); }
+bool streams_available() { return true; }
 
 }  // namespace normnet::kernels::cpu::l2_rows
 
