@@ -1,4 +1,4 @@
-// SGEMM (ops::matmul: the packed AVX2 kernel or oneDNN, as matmul_forward routes it; oneDNN's own
+// SGEMM (ops::matmul: the packed AVX2 kernel or oneDNN's sgemm, as matmul_forward routes it; oneDNN's own
 // dnnl_sgemm beside it as the peer) and convolution at 1024³ and at the reference CNN's shapes
 // (batch 128), beside a measured FMA peak, so each figure reads as a fraction of what the core can
 // do; and the batch-1 Dense product (a memory-bound row times a matrix) in GB/s.
@@ -120,6 +120,8 @@ void BM_SgemmOpsMatmul(benchmark::State& state) {
   d.m = m, d.k = k, d.n = n;
   if (matmul_forward_runs_packed(d))
     state.SetLabel("packed AVX2, " + std::to_string(get_num_threads()) + " thread(s)");
+  if (matmul_forward_runs_sgemm(d))
+    state.SetLabel("oneDNN sgemm, " + std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_SgemmOpsMatmul)->Args({1024, 1024, 1024})->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -172,6 +174,8 @@ void BM_SgemmKernel(benchmark::State& state) {
   set_flops(state, 2.0 * d.m * d.k * d.n);
   if (matmul_forward_runs_packed(d))
     state.SetLabel("packed AVX2, " + std::to_string(get_num_threads()) + " thread(s)");
+  if (matmul_forward_runs_sgemm(d))
+    state.SetLabel("oneDNN sgemm, " + std::to_string(get_num_threads()) + " thread(s)");
 }
 BENCHMARK(BM_SgemmKernel)
     ->ArgNames({"M", "K", "N", "ta", "tb"})

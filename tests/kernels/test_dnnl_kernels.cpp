@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/random.h"
+#include "kernel_test_util.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/dnnl_context.h"
 #include "kernels/cpu/matmul.h"
@@ -88,6 +89,45 @@ TEST(DnnlMatmul, MatchesReferenceOnOddShapes) {
   EXPECT_EQ(dnnl_fallbacks(), fallbacks) << "oneDNN refused a matmul and the reference ran instead";
 }
 
+// Long sums (K in the hundreds) against the rounding bound of a (K+1)-term float32 sum,
+// K·u·Σ|terms|, rather than a fixed relative difference, which cancellation defeats.
+void expect_matmul_within_bound(const MatmulDims& d, bool with_bias) {
+  const auto a = random_vector(product(d.a_batch, d.batch_rank) * d.m * d.k, 1);
+  const auto b = random_vector(product(d.b_batch, d.batch_rank) * d.k * d.n, 2);
+  const auto bias = random_vector(d.n, 3);
+  const int64_t c_size = matmul_batch_count(d) * d.m * d.n;
+  std::vector<float> fast(c_size, NAN), exact(c_size, NAN), abs_exact(c_size, NAN);
+  const auto abs_bias = abs_of(bias);
+  matmul_forward(a.data(), b.data(), with_bias ? bias.data() : nullptr, fast.data(), d);
+  matmul_reference(a.data(), b.data(), with_bias ? bias.data() : nullptr, exact.data(), d);
+  matmul_reference(abs_of(a).data(), abs_of(b).data(), with_bias ? abs_bias.data() : nullptr,
+                   abs_exact.data(), d);
+  EXPECT_LE(error_over_bound(fast, exact, abs_exact, d.k + 1), 1.0)
+      << "m " << d.m << " k " << d.k << " n " << d.n << " ta " << d.transpose_a << " tb " << d.transpose_b
+      << " bias " << with_bias;
+}
+
+// Large products (M·K·N ≥ 2^22, K ≤ 4·max(M, N)): the packed AVX2 kernel or, in AVX-512 builds,
+// dnnl_sgemm with c filled with the bias first; every transpose, by rows and by columns.
+TEST(DnnlMatmul, LargeProductsMatchReference) {
+  const uint64_t fallbacks = dnnl_fallbacks();
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      const MatmulDims d = dims({}, {}, 300, 200, 100, ta, tb);
+      EXPECT_FALSE(matmul_forward_runs_packed(d) && matmul_forward_runs_sgemm(d));
+      if (matmul_built_for_avx512()) {
+        EXPECT_TRUE(matmul_forward_runs_sgemm(d));
+      }
+      expect_matmul_within_bound(d, true);
+      expect_matmul_within_bound(d, false);
+    }
+  }
+  expect_matmul_within_bound(dims({}, {}, 200, 300, 1100, false, true), true);  // 128 ≤ M < 256, N ≥ 1024
+  expect_matmul_within_bound(dims({3}, {1}, 100, 200, 100, false, false),
+                             true);  // a's batch folded into rows
+  EXPECT_EQ(dnnl_fallbacks(), fallbacks) << "dnnl_sgemm or the matmul primitive failed and the reference ran";
+}
+
 TEST(DnnlMatmul, EmptyInnerDimensionWritesBias) {
   const MatmulDims d = dims({}, {}, 2, 0, 3, false, false);
   const std::vector<float> bias{1, 2, 3};
@@ -127,8 +167,11 @@ TEST(RowTimesMatrix, SameBitsOnEveryCallAndThreadCount) {
 // matmul.h promises results that do not depend on the thread count; for oneDNN's matmul that is
 // measured here on the CNN's Dense products and on long sums (K = 5000), not assumed.
 TEST(DnnlMatmul, SameBitsOnOneAndTwoThreads) {
-  const MatmulDims shapes[] = {dims({}, {}, 128, 9216, 128, false, false), dims({}, {}, 9216, 128, 128, true, false),
-                               dims({}, {}, 128, 128, 9216, false, true), dims({}, {}, 300, 5000, 70, false, false)};
+  const MatmulDims shapes[] = {
+      dims({}, {}, 128, 9216, 128, false, false), dims({}, {}, 9216, 128, 128, true, false),
+      dims({}, {}, 128, 128, 9216, false, true),  dims({}, {}, 300, 5000, 70, false, false),
+      dims({}, {}, 600, 700, 520, false, false),  dims({}, {}, 600, 700, 520, true, true),
+      dims({}, {}, 200, 300, 1100, false, true)};
   const int threads = get_num_threads();
   for (const MatmulDims& d : shapes) {
     const auto a = random_vector(d.m * d.k, 1), b = random_vector(d.k * d.n, 2), bias = random_vector(d.n, 3);

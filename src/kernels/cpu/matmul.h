@@ -31,8 +31,9 @@ struct MatmulDims {
 // except a single row times an untransposed b (a Dense layer at batch 1), which runs our own
 // cache-aware row-times-matrix loop, and a tall product with a transposed a (M ≥ 4·K, N ≥ 64,
 // M·K ≥ 2^18, no batch: a Dense layer's weight gradient), whose a is transposed into a buffer
-// (kept per thread) before oneDNN runs, and, in builds without AVX-512, a large product
-// (matmul_forward_runs_packed), which runs the packed AVX2 kernel (matmul_packed.h); float64 runs
+// (kept per thread) before oneDNN runs, and a large product, which runs the packed AVX2 kernel
+// (matmul_packed.h) in builds without AVX-512 (matmul_forward_runs_packed) and oneDNN's own
+// sgemm in AVX-512 builds (matmul_forward_runs_sgemm); float64 runs
 // the reference loop. Results depend only on the shapes and values, not on the thread count or on
 // earlier calls.
 void matmul_forward(const float* a, const float* b, const float* bias, float* c, const MatmulDims& d);
@@ -42,6 +43,10 @@ void matmul_forward(const double* a, const double* b, const double* bias, double
 // batch axes once a's batch is folded into its rows, M ≥ 256 and N ≥ 64 or 128 ≤ M < 256 and
 // N ≥ 1024, 32 ≤ K ≤ 4·max(M, N) and M·K·N ≥ 2^22.
 [[nodiscard]] bool matmul_forward_runs_packed(const MatmulDims& d);
+// Whether matmul_forward runs `d` (float32) on oneDNN's dnnl_sgemm: AVX-512 builds, the same
+// shapes as matmul_forward_runs_packed (there 86–87 % of the FMA peak at 1024³ on Zen 5, against
+// 73–80 % for the matmul primitive's brg:avx512_core kernel).
+[[nodiscard]] bool matmul_forward_runs_sgemm(const MatmulDims& d);
 
 // Whether the library was compiled for AVX-512 (NORMNET_NATIVE on an AVX-512 machine), where large
 // products keep oneDNN's brgemm. Code compiled with other flags (the tests) asks here rather than
