@@ -27,8 +27,8 @@ std::atomic<bool> g_winograd{false};  // set_conv2d_winograd
 // for oneDNN and the ReLU pass (AVX2 VM, 2026-12-01, docs/benchmarks.md steps 22–23). AVX-512 (AMD
 // Zen 5, 2026-12-02, step 29): conv2 at batch 128 7.54 ms direct (91 % of the FMA peak) against
 // 8.02 ms in oneDNN's brgconv, conv1 268 µs direct against 251 µs; only the direct kernels fuse
-// the pooling, and a training step took 0.331 of libtorch's time against 0.368 with oneDNN at
-// batches above 4096 output pixels.
+// the pooling, and a training step took 0.331 of libtorch's time against 0.368 when AVX-512
+// builds sent calls of more than 4096 output pixels to oneDNN.
 
 bool empty_output(const Conv2dDims& d) { return d.n == 0 || d.oh == 0 || d.ow == 0 || d.o == 0; }
 

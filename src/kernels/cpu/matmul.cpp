@@ -226,8 +226,8 @@ void matmul_transposed_a_first(const float* a, const float* b, const float* bias
 // 1.2× faster (step 27). Each packed value of op(b) serves M/6 tiles and each of op(a) N/16: the
 // kernel loses where K is long against M and N (the Dense forward, (128, 9216, 128): 50–51 % of the
 // peak against oneDNN's 61–63 %), for M below 128 ((64, 512, 4096): 37–45 % against 48–55 %), and on
-// small products, where packing costs more than it saves. AVX-512 builds keep oneDNN's brgemm
-// (86–88 % there).
+// small products, where packing costs more than it saves. AVX-512 builds run oneDNN's sgemm
+// (below).
 bool large_product(const MatmulDims& d) {  // d folded (fold_batch)
   const bool by_rows = d.m >= 256 && d.n >= 64, by_columns = d.m >= 128 && d.m < 256 && d.n >= 1024;
   return d.batch_rank == 0 && (by_rows || by_columns) && d.k >= 32 && d.k <= 4 * std::max(d.m, d.n) &&

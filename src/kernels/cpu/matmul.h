@@ -49,8 +49,8 @@ void matmul_forward(const double* a, const double* b, const double* bias, double
 [[nodiscard]] bool matmul_forward_runs_sgemm(const MatmulDims& d);
 
 // Whether the library was compiled for AVX-512 (NORMNET_NATIVE on an AVX-512 machine), where large
-// products keep oneDNN's brgemm. Code compiled with other flags (the tests) asks here rather than
-// testing __AVX512F__ itself.
+// products run oneDNN's sgemm instead of the packed AVX2 kernel. Code compiled with other flags (the tests)
+// asks here rather than testing __AVX512F__ itself.
 [[nodiscard]] bool matmul_built_for_avx512();
 
 // The naive twin: one dot product per element, accumulated in double.
