@@ -55,14 +55,14 @@ void* thread_scratchpad(std::size_t bytes) {
   return buffer.get(bytes);
 }
 
+}  // namespace
+
 // oneDNN (OpenMP runtime) uses omp_get_max_threads() of the calling thread, which for a thread
 // other than the one that called set_num_threads() is still the process default.
-void sync_threads() {
+void dnnl_sync_threads() {
   const int n = get_num_threads();
   if (omp_get_max_threads() != n) omp_set_num_threads(n);
 }
-
-}  // namespace
 
 dnnl::engine& dnnl_engine() {
   static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
@@ -70,7 +70,7 @@ dnnl::engine& dnnl_engine() {
 }
 
 const DnnlPrimitive& dnnl_cached_primitive(DnnlKey key, const DnnlMaker& make) {
-  sync_threads();
+  dnnl_sync_threads();
   key.push_back(get_num_threads());
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
@@ -93,7 +93,7 @@ const DnnlPrimitive& dnnl_cached_primitive(DnnlKey key, const DnnlMaker& make) {
 }
 
 void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>& args) {
-  sync_threads();
+  dnnl_sync_threads();
   const std::size_t scratch_bytes = p.scratchpad.get_size();
   if (scratch_bytes > 0) {
     void* scratch = thread_scratchpad(scratch_bytes);

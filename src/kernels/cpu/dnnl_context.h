@@ -60,6 +60,10 @@ using DnnlMaker = std::function<dnnl::primitive_desc_base(const dnnl::primitive_
 // several threads at once, also with the same primitive.
 void dnnl_execute(const DnnlPrimitive& p, std::unordered_map<int, dnnl::memory>& args);
 
+// Aligns the calling thread's OpenMP thread count with normnet::get_num_threads(), for oneDNN
+// calls outside dnnl_execute (dnnl_sgemm).
+void dnnl_sync_threads();
+
 // Copies `from` (layout `a`) into `to` (layout `b`) through a cached reorder primitive; `key`
 // identifies the pair of layouts (kDnnlReorder is prepended).
 void dnnl_reorder(DnnlKey key, const dnnl::memory::desc& a, const float* from, const dnnl::memory::desc& b,

@@ -258,8 +258,7 @@ bool runs_sgemm(const MatmulDims& d) {  // d folded (fold_batch)
 }
 
 void matmul_sgemm(const float* a, const float* b, const float* bias, float* c, const MatmulDims& d) {
-  const int n = get_num_threads();
-  if (omp_get_max_threads() != n) omp_set_num_threads(n);
+  dnnl_sync_threads();
   float beta = 0.0f;
   if (bias) {
     fill_bias(c, bias, d.m, d.n);
