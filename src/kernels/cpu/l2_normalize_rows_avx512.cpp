@@ -54,7 +54,7 @@ void store_tail(float* out, __m512 v, int64_t left) {
 // halves of each 16 floats, the last partial vector masked. float·float is exact in double.
 // Inlined with the row length kN as a constant (0: runtime_n), so that rows of 32 and 64 floats
 // unroll: GCC 12 kept group_dots and lane_sums out of line, and a forward + backward over 64
-// channels ran at 0.50 of the copy bandwidth on Zen 5 (docs/benchmarks.md, step 29).
+// channels ran at 0.50 of the copy bandwidth on Zen 5 (docs/benchmarks.md, step 30).
 template <bool kSquare, int64_t kN>
 [[gnu::always_inline]] inline __m512d row_dot(const float* a, const float* b, int64_t runtime_n) {
   const int64_t n = kN > 0 ? kN : runtime_n;
