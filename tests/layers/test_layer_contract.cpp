@@ -163,6 +163,25 @@ TEST(LayerContract, HarnessCatchesBrokenLayers) {
   (void)all_cases();  // restores the faithful factory
 }
 
+// A custom layer that overrides neither call nor call_multi: calling it is an error naming the
+// class, the layer and what to override (Layer::call's default).
+class NoCall : public Layer {
+ public:
+  NoCall() : Layer("NoCall") { set_name("forgetful"); }
+};
+
+TEST(LayerContract, LayerWithoutCallSaysWhatToOverride) {
+  NoCall layer;
+  try {
+    (void)layer(Tensor::randn({2, 3}, 1));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("NoCall 'forgetful'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("override call or call_multi"), std::string::npos) << msg;
+  }
+}
+
 TEST(LayerContract, UnknownClassNamesTheClassAndLayer) {
   try {
     (void)layers::from_config({{"class_name", "Dense2"}, {"config", {{"name", "mystery"}}}});
