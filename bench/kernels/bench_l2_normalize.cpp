@@ -58,6 +58,28 @@ void BM_L2NormalizeForwardBackwardOp(benchmark::State& state, Shape shape, std::
   set_counters(state, shape, 5);
 }
 
+// The same with three inputs (x, dy) in turn, so that each iteration reads its inputs from memory
+// (compare with BM_MemoryCopyFromMemory): BM_L2NormalizeForwardBackwardOp reads one x and one dy
+// over and over, and a part of them stays in the last-level cache between iterations.
+void BM_L2NormalizeForwardBackwardOpFromMemory(benchmark::State& state, Shape shape, std::vector<int> axes) {
+  constexpr int kSets = 3;
+  std::vector<Tensor> xs, dys;
+  for (int k = 0; k < kSets; ++k) {
+    xs.push_back(Tensor::randn(shape, 1 + 2 * k).set_requires_grad(true));
+    dys.push_back(Tensor::randn(shape, 2 + 2 * k));
+  }
+  const auto opts = L2NormalizeOptions().axis(axes);
+  int next = 0;
+  for (auto _ : state) {
+    Tensor& x = xs[next];
+    normnet::ops::l2_normalize(x, opts).backward(dys[next]);
+    benchmark::DoNotOptimize(x.grad().data<float>());
+    x.zero_grad();
+    next = (next + 1) % kSets;
+  }
+  set_counters(state, shape, 5);
+}
+
 // The fused kernel's (outer, reduced, inner) view of `axes` (a contiguous block of them).
 struct View {
   int64_t outer = 1, reduced = 1, inner = 1;
@@ -213,6 +235,7 @@ int register_benchmarks() {
   const std::pair<const char*, Fn> benchmarks[] = {
       {"BM_L2NormalizeForwardOp", BM_L2NormalizeForwardOp},
       {"BM_L2NormalizeForwardBackwardOp", BM_L2NormalizeForwardBackwardOp},
+      {"BM_L2NormalizeForwardBackwardOpFromMemory", BM_L2NormalizeForwardBackwardOpFromMemory},
       {"BM_L2NormalizeForwardKernel", BM_L2NormalizeForwardKernel},
       {"BM_L2NormalizeForwardBackwardKernel", BM_L2NormalizeForwardBackwardKernel},
       {"BM_L2NormalizeTrafficFloor", BM_L2NormalizeTrafficFloor},
