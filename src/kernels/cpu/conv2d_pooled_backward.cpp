@@ -36,6 +36,7 @@ namespace {
 
 using simd::kLanes;
 constexpr int kMaxVectors = simd::kAccumulators;
+constexpr int64_t kVectorBytes = kLanes * static_cast<int64_t>(sizeof(float));
 
 constexpr double kParallelMinFlops = 1 << 18;  // below this one thread: the fork/join costs more
 
@@ -136,6 +137,7 @@ void weights_block(const Segment* segments, int64_t count, int64_t x_offset, con
   const int64_t rs = g.row_stride, ks = g.d.kw * g.d.c, o_count = g.d.o, stretch = g.taps_per_channel;
   const int64_t* col_at = g.col_at.data();
   const int64_t* at = g.at.data();
+  const int64_t row_bytes = rs * static_cast<int64_t>(sizeof(float));
   for (int64_t o = o_begin; o < o_end; ++o) {
     uint32_t any = 0;
     for (int64_t k = 0; k < count; ++k) any |= segments[k].live[o - o_begin];
@@ -152,19 +154,25 @@ void weights_block(const Segment* segments, int64_t count, int64_t x_offset, con
       // Column j0 + b's term: dp and argmax at dp_b[b·O] and am_b[b·O], its taps at
       // xr + col_b[b] + at[argmax]. (Few live values: with more, GCC kept some on the stack and
       // the loop ran out of load slots, 20 % slower.)
-      const float* xr = sg.xr + x_offset;
+      // Tap row r at byte offset r·row_bytes from the term's first tap, vector l at l·kVectorBytes
+      // in it: each FMA reads its operand as base + index + displacement. Written as float offsets
+      // (taps + r·rs + l·lanes), GCC 12 kept seven of the 18 offsets on the stack and reloaded
+      // them per term: 1.14–1.23× this loop's time on Zen 5 (docs/benchmarks.md, step 32).
+      const char* xr = reinterpret_cast<const char*>(sg.xr + x_offset);
       const int64_t first = sg.tr + sg.j0 * o_count + o;
       const float* dp_b = dp + first;
       const uint8_t* am_b = argmax + first;
       const int64_t* col_b = col_at + sg.j0;
       const auto term = [&](int64_t b) __attribute__((always_inline)) {
         const Vec s = broadcast(dp_b[b * o_count]);
-        const float* taps = xr + col_b[b] + at[am_b[b * o_count]];
+        const char* taps = xr + static_cast<int64_t>(sizeof(float)) * (col_b[b] + at[am_b[b * o_count]]);
 #pragma GCC unroll 24
         for (int r = 0; r < R; ++r) {
+          const char* row = taps + r * row_bytes;
 #pragma GCC unroll 24
           for (int l = 0; l < LB; ++l) {
-            acc[r * LB + l] = multiply_add(s, load(taps + r * rs + l * kLanes), acc[r * LB + l]);
+            acc[r * LB + l] = multiply_add(s, load(reinterpret_cast<const float*>(row + l * kVectorBytes)),
+                                           acc[r * LB + l]);
           }
         }
       };
@@ -227,6 +235,8 @@ template <int R, int LB>
 void data_block(const float* kt, const float* dpw, const uint8_t* amw, float* dxw, const Geometry& g) {
   const int64_t rs = g.row_stride, ks = g.d.kw * g.d.c, stretch = g.taps_per_channel, channels = g.d.o;
   const int64_t pixels = g.pd.ph * g.pd.pw;
+  const int64_t k_row_bytes = ks * static_cast<int64_t>(sizeof(float)),
+                x_row_bytes = rs * static_cast<int64_t>(sizeof(float));
   for (int64_t m = 0; m < pixels; ++m) {
     Vec acc[R * LB];
 #pragma GCC unroll 24
@@ -238,23 +248,27 @@ void data_block(const float* kt, const float* dpw, const uint8_t* amw, float* dx
       for (; bits != 0; bits &= bits - 1) {
         const int64_t o = word + __builtin_ctzll(bits);
         const Vec s = broadcast(dpw[o]);
-        const float* k = kt + o * stretch;
+        const char* k = reinterpret_cast<const char*>(kt + o * stretch);
 #pragma GCC unroll 24
         for (int r = 0; r < R; ++r) {
+          const char* row = k + r * k_row_bytes;
 #pragma GCC unroll 24
           for (int l = 0; l < LB; ++l) {
-            acc[r * LB + l] = multiply_add(s, load(k + r * ks + l * kLanes), acc[r * LB + l]);
+            acc[r * LB + l] = multiply_add(s, load(reinterpret_cast<const float*>(row + l * kVectorBytes)),
+                                           acc[r * LB + l]);
           }
         }
       }
     }
     if (!any) continue;
-    float* taps = dxw + g.at[m];
+    // Byte offsets, as in weights_block (the kernel rows likewise).
+    char* taps = reinterpret_cast<char*>(dxw + g.at[m]);
 #pragma GCC unroll 24
     for (int r = 0; r < R; ++r) {
+      char* row = taps + r * x_row_bytes;
 #pragma GCC unroll 24
       for (int l = 0; l < LB; ++l) {
-        float* p = taps + r * rs + l * kLanes;
+        float* p = reinterpret_cast<float*>(row + l * kVectorBytes);
         store(p, add(load(p), acc[r * LB + l]));
       }
     }
