@@ -60,6 +60,13 @@ inline void take_larger_noting(Vec& best, Vec& at, Vec v, Vec m) {
   best = _mm512_mask_mov_ps(best, take, v);
   at = _mm512_mask_mov_ps(at, take, m);
 }
+// out[l] = v[l] for lanes holding whole numbers in [0, 255] (take_larger_noting's window indices).
+inline void store_bytes(uint8_t* out, Vec v) {
+  // (The maskz forms: GCC 12's plain ones start from _mm512_undefined, which -Wmaybe-uninitialized
+  // reports at every use, GCC bug 105593.)
+  const __m512i i = _mm512_maskz_cvttps_epi32(0xFFFF, v);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_maskz_cvtepi32_epi8(0xFFFF, i));
+}
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -88,6 +95,11 @@ inline void take_larger_noting(Vec& best, Vec& at, Vec v, Vec m) {
                    _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(best, best, _CMP_ORD_Q)));
   best = _mm256_blendv_ps(best, v, take);
   at = _mm256_blendv_ps(at, m, take);
+}
+inline void store_bytes(uint8_t* out, Vec v) {
+  const __m256i i = _mm256_cvttps_epi32(v);
+  const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(words, words));
 }
 
 #elif defined(__SSE2__)
