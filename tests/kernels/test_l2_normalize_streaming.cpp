@@ -34,6 +34,13 @@ void fill_rows(float* x, int64_t rows, int64_t n, uint64_t seed) {
   }
 }
 
+// An l2_rows::Rest that sets bit `row` of *bits for each row the kernels leave.
+struct RowBits {
+  static l2_rows::Rest rest(unsigned& bits) {
+    return {[](void* ctx, int64_t row) { *static_cast<unsigned*>(ctx) |= 1u << row; }, &bits};
+  }
+};
+
 TEST(L2NormalizeStreaming, RowKernelsWriteTheSameBits) {
   if (!l2_rows::streams_available())
     GTEST_SKIP() << "this build does not stream (AVX2 and AVX-512 builds do)";
@@ -45,8 +52,9 @@ TEST(L2NormalizeStreaming, RowKernelsWriteTheSameBits) {
     fill_rows(dy.data(), rows, n, 2);
     ASSERT_TRUE(l2_rows::stream_aligned(y1.data(), n));
     double d0[l2_rows::kGroup], d1[l2_rows::kGroup];
-    const unsigned left0 = l2_rows::exact_forward(x.data(), y0.data(), d0, rows, n, false);
-    const unsigned left1 = l2_rows::exact_forward(x.data(), y1.data(), d1, rows, n, true);
+    unsigned left0 = 0, left1 = 0;
+    l2_rows::exact_forward(x.data(), y0.data(), d0, rows, n, false, RowBits::rest(left0));
+    l2_rows::exact_forward(x.data(), y1.data(), d1, rows, n, true, RowBits::rest(left1));
     l2_rows::stream_fence();
     ASSERT_EQ(left0, left1);
     EXPECT_EQ(left0, 6u) << "the zero row and the one of norm above 2^100 are left to the general loop";
@@ -56,10 +64,11 @@ TEST(L2NormalizeStreaming, RowKernelsWriteTheSameBits) {
       for (int64_t r = 0; r < n; ++r) ASSERT_EQ(y0.data()[g * n + r], y1.data()[g * n + r]) << "row " << g;
     }
     d0[1] = d1[1] = 0.0;  // the zero row's denominator, as the general loop would give
-    const unsigned back0 =
-        l2_rows::backward(x.data(), dy.data(), d0, dx0.data(), rows, n, EpsilonMode::kExact, true, false);
-    const unsigned back1 =
-        l2_rows::backward(x.data(), dy.data(), d1, dx1.data(), rows, n, EpsilonMode::kExact, true, true);
+    unsigned back0 = 0, back1 = 0;
+    l2_rows::backward(x.data(), dy.data(), d0, dx0.data(), rows, n, EpsilonMode::kExact, true, false,
+                      RowBits::rest(back0));
+    l2_rows::backward(x.data(), dy.data(), d1, dx1.data(), rows, n, EpsilonMode::kExact, true, true,
+                      RowBits::rest(back1));
     l2_rows::stream_fence();
     ASSERT_EQ(back0, back1);
     for (int g = 0; g < rows; ++g) {

@@ -113,20 +113,21 @@ bool streams(const T* out, int64_t rows, int64_t n) {
   return false;
 }
 
-// body(k) for k in [0, groups) as parallel_for does; when `stream`, each thread then fences its
-// non-temporal stores, so they are in memory before the region ends and anyone reads them.
+// body(begin, end) over the groups of rows [0, groups): one contiguous range per thread (one call
+// on this thread when `threads` is 1); when `stream`, each thread then fences its non-temporal
+// stores, so they are in memory before the region ends and anyone reads them.
 template <class Body>
-void for_row_groups(int64_t groups, int threads, bool stream, const Body& body) {
-  if (!stream) return parallel_for(groups, threads, body);
+void for_group_ranges(int64_t groups, int threads, bool stream, const Body& body) {
   if (threads <= 1 || groups <= 1) {
-    for (int64_t k = 0; k < groups; ++k) body(k);
-    return l2_rows::stream_fence();
+    body(int64_t{0}, groups);
+    if (stream) l2_rows::stream_fence();
+    return;
   }
 #pragma omp parallel num_threads(threads)
   {
     const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-    for (int64_t k = groups * t / nt; k < groups * (t + 1) / nt; ++k) body(k);
-    l2_rows::stream_fence();
+    body(groups * t / nt, groups * (t + 1) / nt);
+    if (stream) l2_rows::stream_fence();
   }
 }
 
@@ -139,31 +140,40 @@ void forward_row(const T* v, T* out, double* denom, int64_t n, const Rule& rule)
   scale_vector(v, out, n, Contiguous{}, sc);
 }
 
+// An l2_rows::Rest that runs f(row) (f outlives the kernel call).
+template <class F>
+l2_rows::Rest rest_of(F& f) {
+  return {[](void* ctx, int64_t row) { (*static_cast<F*>(ctx))(row); }, &f};
+}
+
+// `rows` rows of n, kRowGroup at a time: float32 in the exact mode (the only one that sums float32
+// in double) through the row kernels, one lane per row; the rest group by group.
 template <class T, class Acc>
-void forward_row_group(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule,
+void forward_row_range(const T* x, T* y, double* denom, int64_t rows, int64_t n, const Rule& rule,
                        bool stream) {
   if constexpr (std::is_same_v<T, float> && std::is_same_v<Acc, double> && l2_rows::kAvailable) {
-    // float32 in the exact mode (the only one that sums float32 in double): one lane per row.
-    for (unsigned rest = l2_rows::exact_forward(x, y, denom, static_cast<int>(rows), n, stream); rest != 0;
-         rest &= rest - 1) {
-      const int g = __builtin_ctz(rest);
-      forward_row<T, Acc>(x + g * n, y + g * n, denom ? denom + g : nullptr, n, rule);
+    auto general = [&](int64_t row) {
+      forward_row<T, Acc>(x + row * n, y + row * n, denom ? denom + row : nullptr, n, rule);
+    };
+    return l2_rows::exact_forward(x, y, denom, rows, n, stream, rest_of(general));
+  }
+  for (int64_t o = 0; o < rows; o += kRowGroup) {
+    const int64_t count = std::min(kRowGroup, rows - o);
+    const T* xg = x + o * n;
+    Acc s[kRowGroup];
+    if (count == kRowGroup) {
+      group_sum_squares<T, Acc, kRowGroup>(xg, n, s);
+    } else {
+      for (int64_t g = 0; g < count; ++g) group_sum_squares<T, Acc, 1>(xg + g * n, n, s + g);
     }
-    return;
+    Scale sc[kRowGroup];
+    for (int64_t g = 0; g < count; ++g) {
+      double d;
+      sc[g] = finalize<T, Acc>(s[g], xg + g * n, n, Contiguous{}, rule, d);
+      if (denom) denom[o + g] = d;
+    }
+    for (int64_t g = 0; g < count; ++g) scale_vector(xg + g * n, y + (o + g) * n, n, Contiguous{}, sc[g]);
   }
-  Acc s[kRowGroup];
-  Scale sc[kRowGroup];
-  if (rows == kRowGroup) {
-    group_sum_squares<T, Acc, kRowGroup>(x, n, s);
-  } else {
-    for (int64_t g = 0; g < rows; ++g) group_sum_squares<T, Acc, 1>(x + g * n, n, s + g);
-  }
-  for (int64_t g = 0; g < rows; ++g) {
-    double d;
-    sc[g] = finalize<T, Acc>(s[g], x + g * n, n, Contiguous{}, rule, d);
-    if (denom) denom[g] = d;
-  }
-  for (int64_t g = 0; g < rows; ++g) scale_vector(x + g * n, y + g * n, n, Contiguous{}, sc[g]);
 }
 
 template <class T, class Acc>
@@ -176,40 +186,39 @@ void forward_rows(const T* x, T* y, double* denom, int64_t rows, int64_t n, cons
   const int threads = rows * n >= kParallelMin ? get_num_threads() : 1;
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
   const bool stream = streams<T, Acc>(y, rows, n);
-  for_row_groups(groups, threads, stream, [&](int64_t k) {
-    const int64_t o = k * kRowGroup;
-    forward_row_group<T, Acc>(x + o * n, y + o * n, denom ? denom + o : nullptr,
-                              std::min(kRowGroup, rows - o), n, rule, stream);
+  for_group_ranges(groups, threads, stream, [&](int64_t begin, int64_t end) {
+    const int64_t o = begin * kRowGroup;
+    forward_row_range<T, Acc>(x + o * n, y + o * n, denom ? denom + o : nullptr,
+                              std::min(rows, end * kRowGroup) - o, n, rule, stream);
   });
 }
 
 // `overwrite`: dx holds garbage, and every row is written (the general loops add, so the rows
 // they take are zeroed first, while they are in cache).
 template <class T>
-void backward_row_group(const T* x, const T* dy, const double* denom, T* dx, int64_t rows, int64_t n,
+void backward_row_range(const T* x, const T* dy, const double* denom, T* dx, int64_t rows, int64_t n,
                         EpsilonMode mode, bool overwrite, bool stream) {
-  const auto general = [&](int64_t g) {
-    if (overwrite) std::fill_n(dx + g * n, n, T(0));
-    const Scale sc = scale_from_denominator(denom[g], x + g * n, n, Contiguous{}, mode);
-    backward_vector(x + g * n, dy + g * n, dx + g * n, n, Contiguous{}, sc);
+  auto general = [&](int64_t row) {
+    if (overwrite) std::fill_n(dx + row * n, n, T(0));
+    const Scale sc = scale_from_denominator(denom[row], x + row * n, n, Contiguous{}, mode);
+    backward_vector(x + row * n, dy + row * n, dx + row * n, n, Contiguous{}, sc);
   };
   if constexpr (std::is_same_v<T, float> && l2_rows::kAvailable) {
-    for (unsigned rest =
-             l2_rows::backward(x, dy, denom, dx, static_cast<int>(rows), n, mode, overwrite, stream);
-         rest != 0; rest &= rest - 1) {
-      general(__builtin_ctz(rest));
-    }
-    return;
+    return l2_rows::backward(x, dy, denom, dx, rows, n, mode, overwrite, stream, rest_of(general));
   }
-  if (overwrite) std::fill_n(dx, rows * n, T(0));
-  Scale sc[kRowGroup];
-  double t[kRowGroup];
-  for (int64_t g = 0; g < rows; ++g)
-    sc[g] = scale_from_denominator(denom[g], x + g * n, n, Contiguous{}, mode);
-  for (int64_t g = 0; g < rows; ++g)
-    t[g] = sc[g].clamped ? 0.0 : dot_dy_y(x + g * n, dy + g * n, n, Contiguous{}, sc[g]);
-  for (int64_t g = 0; g < rows; ++g)
-    add_vector_grad(x + g * n, dy + g * n, dx + g * n, n, Contiguous{}, sc[g], t[g]);
+  for (int64_t o = 0; o < rows; o += kRowGroup) {
+    const int64_t count = std::min(kRowGroup, rows - o);
+    if (overwrite) std::fill_n(dx + o * n, count * n, T(0));
+    Scale sc[kRowGroup];
+    double t[kRowGroup];
+    for (int64_t g = 0; g < count; ++g)
+      sc[g] = scale_from_denominator(denom[o + g], x + (o + g) * n, n, Contiguous{}, mode);
+    for (int64_t g = 0; g < count; ++g) {
+      t[g] = sc[g].clamped ? 0.0 : dot_dy_y(x + (o + g) * n, dy + (o + g) * n, n, Contiguous{}, sc[g]);
+    }
+    for (int64_t g = 0; g < count; ++g)
+      add_vector_grad(x + (o + g) * n, dy + (o + g) * n, dx + (o + g) * n, n, Contiguous{}, sc[g], t[g]);
+  }
 }
 
 template <class T>
@@ -223,10 +232,10 @@ void backward_rows(const T* x, const T* dy, const double* denom, T* dx, int64_t 
   const int threads = rows * n >= kParallelMin ? get_num_threads() : 1;
   const int64_t groups = (rows + kRowGroup - 1) / kRowGroup;
   const bool stream = overwrite && streams<T, double>(dx, rows, n);
-  for_row_groups(groups, threads, stream, [&](int64_t k) {
-    const int64_t o = k * kRowGroup;
-    backward_row_group(x + o * n, dy + o * n, denom + o, dx + o * n, std::min(kRowGroup, rows - o), n, mode,
-                       overwrite, stream);
+  for_group_ranges(groups, threads, stream, [&](int64_t begin, int64_t end) {
+    const int64_t o = begin * kRowGroup;
+    backward_row_range(x + o * n, dy + o * n, denom + o, dx + o * n, std::min(rows, end * kRowGroup) - o, n,
+                       mode, overwrite, stream);
   });
 }
 

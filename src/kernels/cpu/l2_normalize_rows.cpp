@@ -7,10 +7,12 @@
 
 namespace normnet::kernels::cpu::l2_rows {
 
-unsigned exact_forward(const float*, float*, double*, int rows, int64_t, bool) { return (1u << rows) - 1u; }
-unsigned backward(const float*, const float*, const double*, float*, int rows, int64_t, EpsilonMode, bool,
-                  bool) {
-  return (1u << rows) - 1u;
+void exact_forward(const float*, float*, double*, int64_t rows, int64_t, bool, Rest rest) {
+  for (int64_t row = 0; row < rows; ++row) rest.fn(rest.ctx, row);
+}
+void backward(const float*, const float*, const double*, float*, int64_t rows, int64_t, EpsilonMode, bool,
+              bool, Rest rest) {
+  for (int64_t row = 0; row < rows; ++row) rest.fn(rest.ctx, row);
 }
 void stream_fence() {}
 bool streams_available() { return false; }

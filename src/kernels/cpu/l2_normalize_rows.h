@@ -5,8 +5,10 @@
 // Each row's sums run in its own register; the eight sums are transposed into one vector (lane g =
 // row g), so the square roots, reciprocals and backward factors of eight rows take one vector
 // instruction each and rows of 64 channels run at memory speed, not bound by a scalar sqrt and
-// division chain per row. Implementations: l2_normalize_rows_avx512.cpp, l2_normalize_rows_avx2.cpp
-// (l2_normalize_rows.cpp for builds with neither).
+// division chain per row. Each thread's rows go through one call (the loops:
+// l2_normalize_rows_loops.h; the forward's is software-pipelined).
+// Implementations: l2_normalize_rows_avx512.cpp, l2_normalize_rows_avx2.cpp (l2_normalize_rows.cpp
+// for builds with neither).
 #pragma once
 
 #include <cstdint>
@@ -56,29 +58,37 @@ inline bool stream_aligned(const float* out, int64_t n) {
 // streamed calls it before the others may read what it wrote.
 void stream_fence();
 
-// Exact-mode forward of `rows` (<= kGroup) consecutive rows of n floats (x[g·n + r]). Writes y and
-// denom for every row whose s lies in [kTinySum, DBL_MAX] and whose 1/‖v‖ lies in
-// [2^-100, FLT_MAX] (the float32 split of scale_vector); returns the bitmask of the other rows
-// (zero, Inf, NaN, norms above 2^100 or below 1/FLT_MAX), which it leaves untouched for the general
-// loop.
+// Where the kernels hand the rows their fast formulas cannot take: fn(ctx, row) with the row's
+// index in the call, once the rest of its group of kGroup rows is written. The caller runs such a
+// row through the general loop (l2_normalize_vector.h).
+struct Rest {
+  void (*fn)(void* ctx, int64_t row);
+  void* ctx;
+};
+
+// Exact-mode forward of `rows` consecutive rows of n floats (x[o·n + r]), kGroup at a time,
+// software-pipelined (l2_normalize_rows_loops.h). Writes y and denom for every row whose s lies
+// in [kTinySum, DBL_MAX] and whose 1/‖v‖ lies in [2^-100, FLT_MAX] (the float32 split of
+// scale_vector); hands the others (zero, Inf, NaN, norms above 2^100 or below 1/FLT_MAX) to `rest`
+// untouched.
 // `stream` (requires stream_aligned(y, n)): y's rows are written with non-temporal stores.
-unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool stream = false);
+void exact_forward(const float* x, float* y, double* denom, int64_t rows, int64_t n, bool stream, Rest rest);
 
 // dx += ∂L/∂x (dx = ∂L/∂x when `overwrite`) for every row whose backward factors a = 1/|d| and
 // b = a²·t (t = a·⟨dy, v⟩, or 0 where the forward clamped) pass float_safe (the float32 form of
-// add_vector_grad), and, in the exact mode, d lies in [kSafeLow, kSafeHigh]; returns the bitmask
-// of the rows left untouched.
+// add_vector_grad), and, in the exact mode, d lies in [kSafeLow, kSafeHigh]; hands the other rows
+// to `rest` untouched. Rows as in exact_forward, a group's sums before its writes.
 // `stream` (requires `overwrite` and stream_aligned(dx, n)): dx's rows are written with
 // non-temporal stores.
-unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
-                  EpsilonMode mode, bool overwrite, bool stream = false);
+void backward(const float* x, const float* dy, const double* denom, float* dx, int64_t rows, int64_t n,
+              EpsilonMode mode, bool overwrite, bool stream, Rest rest);
 
 // f(std::integral_constant<int64_t, L>{}) with L = n for rows of 32 and 64 (common channel counts:
 // the kernels' loops unroll), else L = 0 (the kernels read n at run time). At 64, the
 // runtime-length loops made the forward about 30 % slower than copying (docs/benchmarks.md,
 // step 16); from 128 on the loop overhead no longer shows.
 template <class F>
-unsigned by_length(int64_t n, F&& f) {
+void by_length(int64_t n, F&& f) {
   if (n == 64) return f(std::integral_constant<int64_t, 64>{});
   if (n == 32) return f(std::integral_constant<int64_t, 32>{});
   return f(std::integral_constant<int64_t, 0>{});

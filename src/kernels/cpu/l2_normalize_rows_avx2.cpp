@@ -6,6 +6,7 @@
 #include <cfloat>
 
 #include "kernels/cpu/l2_normalize_rows.h"
+#include "kernels/cpu/l2_normalize_rows_loops.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
 #include <immintrin.h>
@@ -90,16 +91,8 @@ __m256d four_row_sums(const Lanes8* s) {
   return _mm256_add_pd(pairs(&Lanes8::lo), pairs(&Lanes8::hi));
 }
 
-// The per-row sums of the live rows (the others 0): rows 0–3 in lo, 4–7 in hi.
-template <bool kSquare>
-Lanes8 group_dots(const float* a, const float* b, int rows, int64_t n) {
-  Lanes8 s[kGroup];
-  for (int g = 0; g < kGroup; ++g) {
-    s[g] = g < rows ? row_dot<kSquare>(a + g * n, b + g * n, n)
-                    : Lanes8{_mm256_setzero_pd(), _mm256_setzero_pd()};
-  }
-  return {four_row_sums(s), four_row_sums(s + 4)};
-}
+// The per-row sums of a group, transposed: rows 0–3 in lo, 4–7 in hi.
+Lanes8 group_sums(const Lanes8* s) { return {four_row_sums(s), four_row_sums(s + 4)}; }
 
 // The floats hi (inv rounded) and lo (inv − hi rounded) of each row, as the AVX-512 code splits them.
 void split_to_floats(const Lanes8& inv, float* his, float* los) {
@@ -124,84 +117,105 @@ void store8(float* out, __m256 v) {
     _mm256_storeu_ps(out, v);
 }
 
+// The forward as a kernel of run_pipelined (kN: ForwardArgs).
 template <int64_t kN, bool kStream>
-unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, int64_t runtime_n) {
-  const int64_t n = kN > 0 ? kN : runtime_n;
-  const unsigned live = (1u << rows) - 1u;
-  const Lanes8 s = group_dots<true>(x, x, rows, n);
-  const Lanes8 d = {_mm256_sqrt_pd(s.lo), _mm256_sqrt_pd(s.hi)};
-  const Lanes8 inv = reciprocal(d);
-  // 1/d = hi + lo in two floats: fma(v, hi, v·lo) is v/d rounded once (see l2_normalize_rows_avx512.cpp).
-  const unsigned fast =
-      live & in_range(s, kTinySum, DBL_MAX) & in_range(inv, 0x1p-100, static_cast<double>(FLT_MAX));
-  alignas(32) double ds[kGroup];
-  _mm256_store_pd(ds, d.lo);
-  _mm256_store_pd(ds + 4, d.hi);
-  alignas(32) float his[kGroup], los[kGroup];
-  split_to_floats(inv, his, los);
-  for (int g = 0; g < rows; ++g) {
-    if (!((fast >> g) & 1u)) continue;
-    if (denom) denom[g] = ds[g];
-    const __m256 h = _mm256_set1_ps(his[g]), l = _mm256_set1_ps(los[g]);
-    const float* v = x + g * n;
-    float* out = y + g * n;
+struct Forward : ForwardArgs<kN> {
+  using ForwardArgs<kN>::x, ForwardArgs<kN>::y, ForwardArgs<kN>::denom, ForwardArgs<kN>::n;
+
+  using Partial = Lanes8;
+  static Partial zero() { return {_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+
+  Partial partial(int64_t row) const {
+    const float* v = x + row * n();
+    return row_dot<true>(v, v, n());
+  }
+
+  void factors(int64_t group, int rows, const Partial* sums, GroupFactors& f) const {
+    const unsigned live = (1u << rows) - 1u;
+    const Lanes8 s = group_sums(sums);
+    const Lanes8 d = {_mm256_sqrt_pd(s.lo), _mm256_sqrt_pd(s.hi)};
+    const Lanes8 inv = reciprocal(d);
+    // 1/d = hi + lo in two floats: fma(v, hi, v·lo) is v/d rounded once (see l2_normalize_rows_avx512.cpp).
+    f.fast = live & in_range(s, kTinySum, DBL_MAX) & in_range(inv, 0x1p-100, static_cast<double>(FLT_MAX));
+    if (denom) {
+      alignas(32) double ds[kGroup];
+      _mm256_store_pd(ds, d.lo);
+      _mm256_store_pd(ds + 4, d.hi);
+      for (int g = 0; g < rows; ++g) {
+        if ((f.fast >> g) & 1u) denom[group * kGroup + g] = ds[g];
+      }
+    }
+    split_to_floats(inv, f.p, f.q);
+  }
+
+  void write(int64_t row, float hi, float lo) const {
+    const __m256 h = _mm256_set1_ps(hi), l = _mm256_set1_ps(lo);
+    const float* v = x + row * n();
+    float* out = y + row * n();
     int64_t r = 0;
-    for (; r + 8 <= n; r += 8) {
+    for (; r + 8 <= n(); r += 8) {
       const __m256 w = _mm256_loadu_ps(v + r);
       store8<kStream>(out + r, _mm256_fmadd_ps(w, h, _mm256_mul_ps(w, l)));
     }
-    if (r < n) {  // (never when streaming: n is a multiple of 8)
-      const __m256i m = tail_mask(n - r);
+    if (r < n()) {  // (never when streaming: n is a multiple of 8)
+      const __m256i m = tail_mask(n() - r);
       const __m256 w = _mm256_maskload_ps(v + r, m);
       _mm256_maskstore_ps(out + r, m, _mm256_fmadd_ps(w, h, _mm256_mul_ps(w, l)));
     }
   }
-  return live & ~fast;
-}
+};
 
+// The backward as a kernel of run_phased.
 template <int64_t kN, bool kStream>
-unsigned backward_impl(const float* x, const float* dy, const double* denom, float* dx, int rows,
-                       int64_t runtime_n, EpsilonMode mode, bool overwrite) {
-  const int64_t n = kN > 0 ? kN : runtime_n;
-  const unsigned live = (1u << rows) - 1u;
-  alignas(32) double ds[kGroup] = {};
-  for (int g = 0; g < rows; ++g) ds[g] = denom[g];
-  const Lanes8 d = {_mm256_load_pd(ds), _mm256_load_pd(ds + 4)};
-  const __m256d sign = _mm256_set1_pd(-0.0);
-  // The forward's factor 1/|d| (negative d: clamped by ε, where y = v·inv with inv constant, t = 0).
-  const Lanes8 inv = reciprocal({_mm256_andnot_pd(sign, d.lo), _mm256_andnot_pd(sign, d.hi)});
-  unsigned ok = live, clamped = 0;
-  if (mode == EpsilonMode::kExact) {
-    ok &= in_range(d, kSafeLow, kSafeHigh);  // else: zero, NaN or rescaled vectors
-  } else {
+struct Backward : BackwardArgs<kN> {
+  using BackwardArgs<kN>::x, BackwardArgs<kN>::dy, BackwardArgs<kN>::denom, BackwardArgs<kN>::dx,
+      BackwardArgs<kN>::mode, BackwardArgs<kN>::overwrite, BackwardArgs<kN>::n;
+
+  using Partial = Lanes8;
+  static Partial zero() { return {_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+
+  Partial partial(int64_t row) const { return row_dot<false>(dy + row * n(), x + row * n(), n()); }
+
+  void factors(int64_t group, int rows, const Partial* sums, GroupFactors& f) const {
+    const unsigned live = (1u << rows) - 1u;
+    alignas(32) double ds[kGroup] = {};
+    for (int g = 0; g < rows; ++g) ds[g] = denom[group * kGroup + g];
+    const Lanes8 d = {_mm256_load_pd(ds), _mm256_load_pd(ds + 4)};
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    // The forward's factor 1/|d| (negative d: clamped by ε, where y = v·inv with inv constant, t = 0).
+    const Lanes8 inv = reciprocal({_mm256_andnot_pd(sign, d.lo), _mm256_andnot_pd(sign, d.hi)});
+    unsigned ok = live, clamped = 0;
+    if (mode == EpsilonMode::kExact) {
+      ok &= in_range(d, kSafeLow, kSafeHigh);  // else: zero, NaN or rescaled vectors
+    } else {
+      const __m256d zero = _mm256_setzero_pd();
+      clamped = bits_of(_mm256_cmp_pd(d.lo, zero, _CMP_LT_OQ), _mm256_cmp_pd(d.hi, zero, _CMP_LT_OQ));
+    }
+    // dv = dy·a − v·b with a = inv, b = inv²·t, t = inv·⟨dy, v⟩ = ⟨dy, y⟩ (0 for rows not taken).
+    const Lanes8 dots = group_sums(sums);
+    const unsigned with_t = live & ~clamped;
+    const Lanes8 t = {_mm256_and_pd(lane_mask(with_t, 0), _mm256_mul_pd(inv.lo, dots.lo)),
+                      _mm256_and_pd(lane_mask(with_t, 1), _mm256_mul_pd(inv.hi, dots.hi))};
+    const Lanes8 b = {_mm256_mul_pd(_mm256_mul_pd(inv.lo, inv.lo), t.lo),
+                      _mm256_mul_pd(_mm256_mul_pd(inv.hi, inv.hi), t.hi)};
+    const Lanes8 abs_b = {_mm256_andnot_pd(sign, b.lo), _mm256_andnot_pd(sign, b.hi)};
     const __m256d zero = _mm256_setzero_pd();
-    clamped = bits_of(_mm256_cmp_pd(d.lo, zero, _CMP_LT_OQ), _mm256_cmp_pd(d.hi, zero, _CMP_LT_OQ));
+    const unsigned b_ok =
+        bits_of(_mm256_cmp_pd(b.lo, zero, _CMP_EQ_OQ), _mm256_cmp_pd(b.hi, zero, _CMP_EQ_OQ)) |
+        in_range(abs_b, 0x1p-100, 0x1p100);
+    f.fast = ok & in_range(inv, 0x1p-100, 0x1p100) & b_ok;
+    _mm_store_ps(f.p, _mm256_cvtpd_ps(inv.lo));
+    _mm_store_ps(f.p + 4, _mm256_cvtpd_ps(inv.hi));
+    _mm_store_ps(f.q, _mm256_cvtpd_ps(b.lo));
+    _mm_store_ps(f.q + 4, _mm256_cvtpd_ps(b.hi));
   }
-  // dv = dy·a − v·b with a = inv, b = inv²·t, t = inv·⟨dy, v⟩ = ⟨dy, y⟩ (0 for rows not taken).
-  const Lanes8 dots = group_dots<false>(dy, x, rows, n);
-  const unsigned with_t = live & ~clamped;
-  const Lanes8 t = {_mm256_and_pd(lane_mask(with_t, 0), _mm256_mul_pd(inv.lo, dots.lo)),
-                    _mm256_and_pd(lane_mask(with_t, 1), _mm256_mul_pd(inv.hi, dots.hi))};
-  const Lanes8 b = {_mm256_mul_pd(_mm256_mul_pd(inv.lo, inv.lo), t.lo),
-                    _mm256_mul_pd(_mm256_mul_pd(inv.hi, inv.hi), t.hi)};
-  const Lanes8 abs_b = {_mm256_andnot_pd(sign, b.lo), _mm256_andnot_pd(sign, b.hi)};
-  const __m256d zero = _mm256_setzero_pd();
-  const unsigned b_ok =
-      bits_of(_mm256_cmp_pd(b.lo, zero, _CMP_EQ_OQ), _mm256_cmp_pd(b.hi, zero, _CMP_EQ_OQ)) |
-      in_range(abs_b, 0x1p-100, 0x1p100);
-  const unsigned fast = ok & in_range(inv, 0x1p-100, 0x1p100) & b_ok;
-  alignas(32) float as[kGroup], bs[kGroup];
-  _mm_store_ps(as, _mm256_cvtpd_ps(inv.lo));
-  _mm_store_ps(as + 4, _mm256_cvtpd_ps(inv.hi));
-  _mm_store_ps(bs, _mm256_cvtpd_ps(b.lo));
-  _mm_store_ps(bs + 4, _mm256_cvtpd_ps(b.hi));
-  for (int g = 0; g < rows; ++g) {
-    if (!((fast >> g) & 1u)) continue;
-    const __m256 a_g = _mm256_set1_ps(as[g]), b_g = _mm256_set1_ps(bs[g]);
-    const float* v = x + g * n;
-    const float* gy = dy + g * n;
-    float* dv = dx + g * n;
-    // One float FMA per lane, as in l2_normalize_rows_avx512.cpp.
+
+  // One float FMA per lane, as in l2_normalize_rows_avx512.cpp.
+  void write(int64_t row, float a, float b) const {
+    const __m256 a_g = _mm256_set1_ps(a), b_g = _mm256_set1_ps(b);
+    const float* v = x + row * n();
+    const float* gy = dy + row * n();
+    float* dv = dx + row * n();
     const auto grad = [&](int64_t r, __m256i m) {
       const __m256 term = _mm256_fmsub_ps(_mm256_maskload_ps(gy + r, m), a_g,
                                           _mm256_mul_ps(_mm256_maskload_ps(v + r, m), b_g));
@@ -209,27 +223,24 @@ unsigned backward_impl(const float* x, const float* dy, const double* denom, flo
     };
     const __m256i all = _mm256_set1_epi32(-1);
     int64_t r = 0;
-    for (; r + 8 <= n; r += 8) store8<kStream>(dv + r, grad(r, all));
-    if (r < n) _mm256_maskstore_ps(dv + r, tail_mask(n - r), grad(r, tail_mask(n - r)));
+    for (; r + 8 <= n(); r += 8) store8<kStream>(dv + r, grad(r, all));
+    if (r < n()) _mm256_maskstore_ps(dv + r, tail_mask(n() - r), grad(r, tail_mask(n() - r)));
   }
-  return live & ~fast;
-}
+};
 
 }  // namespace
 
-unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool stream) {
-  return by_length(n, [&](auto length) {
-    return stream ? exact_forward_impl<length.value, true>(x, y, denom, rows, n)
-                  : exact_forward_impl<length.value, false>(x, y, denom, rows, n);
-  });
+void exact_forward(const float* x, float* y, double* denom, int64_t rows, int64_t n, bool stream, Rest rest) {
+  run_forward<Forward>(x, y, denom, rows, n, stream, rest);
 }
 
-unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
-                  EpsilonMode mode, bool overwrite, bool stream) {
-  return by_length(n, [&](auto length) {
-    return stream && overwrite
-               ? backward_impl<length.value, true>(x, dy, denom, dx, rows, n, mode, overwrite)
-               : backward_impl<length.value, false>(x, dy, denom, dx, rows, n, mode, overwrite);
+void backward(const float* x, const float* dy, const double* denom, float* dx, int64_t rows, int64_t n,
+              EpsilonMode mode, bool overwrite, bool stream, Rest rest) {
+  by_length(n, [&](auto length) {
+    if (stream && overwrite)
+      run_phased(Backward<length.value, true>{{x, dy, denom, dx, n, mode, overwrite}}, rows, rest);
+    else
+      run_phased(Backward<length.value, false>{{x, dy, denom, dx, n, mode, overwrite}}, rows, rest);
   });
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/l2_normalize_rows.h"
+#include "kernels/cpu/l2_normalize_rows_loops.h"
 
 #if defined(__AVX512F__)
 // GCC 12's AVX-512 header initializes _mm512_undefined_pd() from itself, which -Wuninitialized
@@ -59,26 +60,25 @@ template <bool kSquare, int64_t kN>
 [[gnu::always_inline]] inline __m512d row_dot(const float* a, const float* b, int64_t runtime_n) {
   const int64_t n = kN > 0 ? kN : runtime_n;
   __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
-  const auto step = [&](__m512 va, __m512 vb) {
-    const __m512d a0 = _mm512_cvtps_pd(_mm512_castps512_ps256(va));
-    const __m512d a1 = _mm512_cvtps_pd(_mm512_extractf32x8_ps(va, 1));
-    if constexpr (kSquare) {
-      acc0 = _mm512_fmadd_pd(a0, a0, acc0);
-      acc1 = _mm512_fmadd_pd(a1, a1, acc1);
-    } else {
-      acc0 = _mm512_fmadd_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(vb)), acc0);
-      acc1 = _mm512_fmadd_pd(a1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(vb, 1)), acc1);
-    }
+  // Each half of 16 floats is loaded as 256 bits straight into the conversion (no extract shuffle).
+  const auto term = [](__m512d a_half, __m512d b_half, __m512d acc) {
+    return _mm512_fmadd_pd(a_half, kSquare ? a_half : b_half, acc);
   };
   int64_t r = 0;
   for (; r + 16 <= n; r += 16) {
-    const __m512 va = _mm512_loadu_ps(a + r);
-    step(va, kSquare ? va : _mm512_loadu_ps(b + r));
+    const __m512d a0 = _mm512_cvtps_pd(_mm256_loadu_ps(a + r)),
+                  a1 = _mm512_cvtps_pd(_mm256_loadu_ps(a + r + 8));
+    acc0 = term(a0, kSquare ? a0 : _mm512_cvtps_pd(_mm256_loadu_ps(b + r)), acc0);
+    acc1 = term(a1, kSquare ? a1 : _mm512_cvtps_pd(_mm256_loadu_ps(b + r + 8)), acc1);
   }
   if (r < n) {
     const __mmask16 m = tail_mask(n - r);
     const __m512 va = _mm512_maskz_loadu_ps(m, a + r);
-    step(va, kSquare ? va : _mm512_maskz_loadu_ps(m, b + r));
+    const __m512 vb = kSquare ? va : _mm512_maskz_loadu_ps(m, b + r);
+    acc0 =
+        term(_mm512_cvtps_pd(_mm512_castps512_ps256(va)), _mm512_cvtps_pd(_mm512_castps512_ps256(vb)), acc0);
+    acc1 = term(_mm512_cvtps_pd(_mm512_extractf32x8_ps(va, 1)),
+                _mm512_cvtps_pd(_mm512_extractf32x8_ps(vb, 1)), acc1);
   }
   return _mm512_add_pd(acc0, acc1);
 }
@@ -104,115 +104,120 @@ __mmask8 in_range(__m512d v, double low, double high) {
          _mm512_cmp_pd_mask(v, _mm512_set1_pd(high), _CMP_LE_OQ);  // false for NaN
 }
 
-// The per-row sums of the live rows (the others 0).
-template <bool kSquare, int64_t kN>
-[[gnu::always_inline]] inline __m512d group_dots(const float* a, const float* b, int rows,
-                                                 int64_t runtime_n) {
-  const int64_t n = kN > 0 ? kN : runtime_n;
-  __m512d s[kGroup];
-  for (int g = 0; g < kGroup; ++g)
-    s[g] = g < rows ? row_dot<kSquare, kN>(a + g * n, b + g * n, n) : _mm512_setzero_pd();
-  return lane_sums(s);
-}
+__mmask8 live_mask(int rows) { return static_cast<__mmask8>((1u << rows) - 1u); }
 
-// kN > 0 fixes the row length at compile time (the loops unroll); kN = 0 reads it from runtime_n.
+// The forward as a kernel of run_pipelined (kN: ForwardArgs).
 template <int64_t kN, bool kStream>
-unsigned exact_forward_impl(const float* x, float* y, double* denom, int rows, int64_t runtime_n) {
-  const int64_t n = kN > 0 ? kN : runtime_n;
-  const auto live = static_cast<__mmask8>((1u << rows) - 1u);
-  const __m512d s = group_dots<true, kN>(x, x, rows, n);
-  const __m512d d = _mm512_sqrt_pd(s);
-  const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), d);
-  // 1/d = hi + lo in two floats: fma(v, hi, v·lo) is v/d rounded once (within 2^-48 relative), as
-  // in scale_vector; hi must stay inside float's normal range.
-  const __mmask8 fast =
-      live & in_range(s, kTinySum, DBL_MAX) & in_range(inv, 0x1p-100, static_cast<double>(FLT_MAX));
-  const __m256 hi = _mm512_cvtpd_ps(inv);
-  const __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(inv, _mm512_cvtps_pd(hi)));
-  if (denom) _mm512_mask_storeu_pd(denom, fast, d);
-  alignas(32) float his[kGroup], los[kGroup];
-  _mm256_store_ps(his, hi);
-  _mm256_store_ps(los, lo);
-  for (int g = 0; g < rows; ++g) {
-    if (!((fast >> g) & 1u)) continue;
-    const __m512 h = _mm512_set1_ps(his[g]), l = _mm512_set1_ps(los[g]);
-    const float* v = x + g * n;
-    float* out = y + g * n;
+struct Forward : ForwardArgs<kN> {
+  using ForwardArgs<kN>::x, ForwardArgs<kN>::y, ForwardArgs<kN>::denom, ForwardArgs<kN>::n;
+
+  using Partial = __m512d;
+  static Partial zero() { return _mm512_setzero_pd(); }
+
+  [[gnu::always_inline]] Partial partial(int64_t row) const {
+    const float* v = x + row * n();
+    return row_dot<true, kN>(v, v, n());
+  }
+
+  [[gnu::always_inline]] void factors(int64_t group, int rows, const Partial* sums, GroupFactors& f) const {
+    const __mmask8 live = live_mask(rows);
+    const __m512d s = lane_sums(sums);
+    const __m512d d = _mm512_sqrt_pd(s);
+    const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), d);
+    // 1/d = hi + lo in two floats: fma(v, hi, v·lo) is v/d rounded once (within 2^-48 relative),
+    // as in scale_vector; hi must stay inside float's normal range.
+    const __mmask8 fast =
+        live & in_range(s, kTinySum, DBL_MAX) & in_range(inv, 0x1p-100, static_cast<double>(FLT_MAX));
+    const __m256 hi = _mm512_cvtpd_ps(inv);
+    if (denom) _mm512_mask_storeu_pd(denom + group * kGroup, fast, d);
+    _mm256_store_ps(f.p, hi);
+    _mm256_store_ps(f.q, _mm512_cvtpd_ps(_mm512_sub_pd(inv, _mm512_cvtps_pd(hi))));
+    f.fast = fast;
+  }
+
+  [[gnu::always_inline]] void write(int64_t row, float hi, float lo) const {
+    const __m512 h = _mm512_set1_ps(hi), l = _mm512_set1_ps(lo);
+    const float* v = x + row * n();
+    float* out = y + row * n();
     int64_t r = 0;
-    for (; r + 16 <= n; r += 16) {
+    for (; r + 16 <= n(); r += 16) {
       const __m512 w = _mm512_loadu_ps(v + r);
       store16<kStream>(out + r, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)));
     }
-    if (r < n) {
-      const __m512 w = _mm512_maskz_loadu_ps(tail_mask(n - r), v + r);
-      store_tail<kStream>(out + r, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)), n - r);
+    if (r < n()) {
+      const __m512 w = _mm512_maskz_loadu_ps(tail_mask(n() - r), v + r);
+      store_tail<kStream>(out + r, _mm512_fmadd_ps(w, h, _mm512_mul_ps(w, l)), n() - r);
     }
   }
-  return live & ~fast;
-}
+};
 
+// The backward as a kernel of run_phased.
 template <int64_t kN>
-unsigned backward_impl(const float* x, const float* dy, const double* denom, float* dx, int rows,
-                       int64_t runtime_n, EpsilonMode mode, bool overwrite) {
-  const int64_t n = kN > 0 ? kN : runtime_n;
-  const auto live = static_cast<__mmask8>((1u << rows) - 1u);
-  const __m512d d = _mm512_maskz_loadu_pd(live, denom);
-  // The forward's factor 1/|d| (negative d: clamped by ε, where y = v·inv with inv constant, t = 0).
-  const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), _mm512_abs_pd(d));
-  __mmask8 ok = live;
-  __mmask8 clamped = 0;
-  if (mode == EpsilonMode::kExact) {
-    ok &= in_range(d, kSafeLow, kSafeHigh);  // else: zero, NaN or rescaled vectors
-  } else {
-    clamped = _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_LT_OQ);
+struct Backward : BackwardArgs<kN> {
+  using BackwardArgs<kN>::x, BackwardArgs<kN>::dy, BackwardArgs<kN>::denom, BackwardArgs<kN>::dx,
+      BackwardArgs<kN>::mode, BackwardArgs<kN>::overwrite, BackwardArgs<kN>::n;
+
+  using Partial = __m512d;
+  static Partial zero() { return _mm512_setzero_pd(); }
+
+  [[gnu::always_inline]] Partial partial(int64_t row) const {
+    return row_dot<false, kN>(dy + row * n(), x + row * n(), n());
   }
-  // dv = dy·a − v·b with a = inv, b = inv²·t, t = inv·⟨dy, v⟩ = ⟨dy, y⟩.
-  const __m512d t =
-      _mm512_maskz_mul_pd(static_cast<__mmask8>(live & ~clamped), inv, group_dots<false, kN>(dy, x, rows, n));
-  const __m512d b = _mm512_mul_pd(_mm512_mul_pd(inv, inv), t);
-  const __m512d abs_b = _mm512_abs_pd(b);
-  const __mmask8 b_ok =
-      _mm512_cmp_pd_mask(b, _mm512_setzero_pd(), _CMP_EQ_OQ) | in_range(abs_b, 0x1p-100, 0x1p100);
-  const __mmask8 fast = ok & in_range(inv, 0x1p-100, 0x1p100) & b_ok;
-  alignas(32) float as[kGroup], bs[kGroup];
-  _mm256_store_ps(as, _mm512_cvtpd_ps(inv));
-  _mm256_store_ps(bs, _mm512_cvtpd_ps(b));
-  for (int g = 0; g < rows; ++g) {
-    if (!((fast >> g) & 1u)) continue;
-    const __m512 a_g = _mm512_set1_ps(as[g]), b_g = _mm512_set1_ps(bs[g]);
-    const float* v = x + g * n;
-    const float* gy = dy + g * n;
-    float* dv = dx + g * n;
-    // One float FMA per lane (as add_vector_grad): each term within a few float ulps of the double
-    // result, the precision that dy itself carries.
+
+  [[gnu::always_inline]] void factors(int64_t group, int rows, const Partial* sums, GroupFactors& f) const {
+    const __mmask8 live = live_mask(rows);
+    const __m512d d = _mm512_maskz_loadu_pd(live, denom + group * kGroup);
+    // The forward's factor 1/|d| (negative d: clamped by ε, where y = v·inv with inv constant, t = 0).
+    const __m512d inv = _mm512_div_pd(_mm512_set1_pd(1.0), _mm512_abs_pd(d));
+    __mmask8 ok = live;
+    __mmask8 clamped = 0;
+    if (mode == EpsilonMode::kExact) {
+      ok &= in_range(d, kSafeLow, kSafeHigh);  // else: zero, NaN or rescaled vectors
+    } else {
+      clamped = _mm512_cmp_pd_mask(d, _mm512_setzero_pd(), _CMP_LT_OQ);
+    }
+    // dv = dy·a − v·b with a = inv, b = inv²·t, t = inv·⟨dy, v⟩ = ⟨dy, y⟩.
+    const __m512d t = _mm512_maskz_mul_pd(static_cast<__mmask8>(live & ~clamped), inv, lane_sums(sums));
+    const __m512d b = _mm512_mul_pd(_mm512_mul_pd(inv, inv), t);
+    const __mmask8 b_ok = _mm512_cmp_pd_mask(b, _mm512_setzero_pd(), _CMP_EQ_OQ) |
+                          in_range(_mm512_abs_pd(b), 0x1p-100, 0x1p100);
+    f.fast = ok & in_range(inv, 0x1p-100, 0x1p100) & b_ok;
+    _mm256_store_ps(f.p, _mm512_cvtpd_ps(inv));
+    _mm256_store_ps(f.q, _mm512_cvtpd_ps(b));
+  }
+
+  // One float FMA per lane (as add_vector_grad): each term within a few float ulps of the double
+  // result, the precision that dy itself carries.
+  [[gnu::always_inline]] void write(int64_t row, float a, float b) const {
+    const __m512 a_g = _mm512_set1_ps(a), b_g = _mm512_set1_ps(b);
+    const float* v = x + row * n();
+    const float* gy = dy + row * n();
+    float* dv = dx + row * n();
     const auto grad = [&](int64_t r, __mmask16 m) {
       const __m512 term = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(m, gy + r), a_g,
                                           _mm512_mul_ps(_mm512_maskz_loadu_ps(m, v + r), b_g));
       return overwrite ? term : _mm512_add_ps(_mm512_maskz_loadu_ps(m, dv + r), term);
     };
     int64_t r = 0;
-    for (; r + 16 <= n; r += 16) _mm512_storeu_ps(dv + r, grad(r, 0xFFFF));
-    if (r < n) _mm512_mask_storeu_ps(dv + r, tail_mask(n - r), grad(r, tail_mask(n - r)));
+    for (; r + 16 <= n(); r += 16) _mm512_storeu_ps(dv + r, grad(r, 0xFFFF));
+    if (r < n()) _mm512_mask_storeu_ps(dv + r, tail_mask(n() - r), grad(r, tail_mask(n() - r)));
   }
-  return live & ~fast;
-}
+};
 
 }  // namespace
 
-unsigned exact_forward(const float* x, float* y, double* denom, int rows, int64_t n, bool stream) {
-  return by_length(n, [&](auto length) {
-    return stream ? exact_forward_impl<length.value, true>(x, y, denom, rows, n)
-                  : exact_forward_impl<length.value, false>(x, y, denom, rows, n);
-  });
+void exact_forward(const float* x, float* y, double* denom, int64_t rows, int64_t n, bool stream, Rest rest) {
+  run_forward<Forward>(x, y, denom, rows, n, stream, rest);
 }
 
 // Ordinary stores for dx: on Zen 5 a streamed dx made the forward + backward over [32, 56, 56, 64]
-// slower than streaming y alone in three paired rounds (0.42–0.61 of the copy bandwidth against
-// 0.46–0.78, medians of 12; docs/benchmarks.md, step 29).
-unsigned backward(const float* x, const float* dy, const double* denom, float* dx, int rows, int64_t n,
-                  EpsilonMode mode, bool overwrite, bool) {
-  return by_length(n, [&](auto length) {
-    return backward_impl<length.value>(x, dy, denom, dx, rows, n, mode, overwrite);
+// slower than streaming y alone, run as phases (0.42–0.61 of the copy bandwidth against
+// 0.46–0.78, medians of 12; docs/benchmarks.md, step 30) and in a pipelined loop (0.89–0.96 of
+// the copy from memory against 1.00–1.06; step 34).
+void backward(const float* x, const float* dy, const double* denom, float* dx, int64_t rows, int64_t n,
+              EpsilonMode mode, bool overwrite, bool, Rest rest) {
+  by_length(n, [&](auto length) {
+    run_phased(Backward<length.value>{{x, dy, denom, dx, n, mode, overwrite}}, rows, rest);
   });
 }
 
