@@ -151,7 +151,7 @@ struct Forward : ForwardArgs<kN> {
   }
 };
 
-// The backward as a kernel of run_phased.
+// The backward as a kernel of run_pipelined.
 template <int64_t kN>
 struct Backward : BackwardArgs<kN> {
   using BackwardArgs<kN>::x, BackwardArgs<kN>::dy, BackwardArgs<kN>::denom, BackwardArgs<kN>::dx,
@@ -160,7 +160,10 @@ struct Backward : BackwardArgs<kN> {
   using Partial = __m512d;
   static Partial zero() { return _mm512_setzero_pd(); }
 
+  // The row's sums, its two inputs prefetched kPrefetchBytes ahead (l2_normalize_rows_loops.h).
   [[gnu::always_inline]] Partial partial(int64_t row) const {
+    prefetch_ahead(dy + row * n(), n());
+    prefetch_ahead(x + row * n(), n());
     return row_dot<false, kN>(dy + row * n(), x + row * n(), n());
   }
 
@@ -212,12 +215,12 @@ void exact_forward(const float* x, float* y, double* denom, int64_t rows, int64_
 
 // Ordinary stores for dx: on Zen 5 a streamed dx made the forward + backward over [32, 56, 56, 64]
 // slower than streaming y alone, run as phases (0.42–0.61 of the copy bandwidth against
-// 0.46–0.78, medians of 12; docs/benchmarks.md, step 30) and in a pipelined loop (0.89–0.96 of
-// the copy from memory against 1.00–1.06; step 34).
+// 0.46–0.78, medians of 12; docs/benchmarks.md, step 30) and in a pipelined loop, with and without
+// prefetching (steps 34 and 35).
 void backward(const float* x, const float* dy, const double* denom, float* dx, int64_t rows, int64_t n,
               EpsilonMode mode, bool overwrite, bool, Rest rest) {
   by_length(n, [&](auto length) {
-    run_phased(Backward<length.value>{{x, dy, denom, dx, n, mode, overwrite}}, rows, rest);
+    run_pipelined(Backward<length.value>{{x, dy, denom, dx, n, mode, overwrite}}, rows, rest);
   });
 }
 

@@ -4,11 +4,11 @@
 // again from L1, the results stored). run_phased runs them one after the other; run_pipelined
 // computes the sums of group j + 1 between the row writes of group j, so that the next rows' loads
 // are in flight while this group's stores drain, as in a copy. On Zen 5 the forward over
-// [32, 56, 56, 64] ran at 0.56–0.76 of the copy bandwidth as phases and at 0.92–1.10 pipelined,
-// while the backward (two input streams, and dx written through the cache) was 0–20 % slower
-// pipelined than as phases (docs/benchmarks.md, step 34): the forward is pipelined, the backward
-// is not. Every row gets the same operations in the same order either way, so the bits do not
-// depend on the loop.
+// [32, 56, 56, 64] ran at 0.56–0.76 of the copy bandwidth as phases and at 0.92–1.10 pipelined
+// (docs/benchmarks.md, step 34). The AVX-512 backward is pipelined too, its two inputs prefetched
+// kPrefetchBytes ahead (step 35: pipelined alone it was 0–20 % slower than as phases); the AVX2
+// backward, not measured that way on an AVX2 machine, stays as phases. Every row gets the same
+// operations in the same order either way, so the bits do not depend on the loop.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +17,20 @@
 #include "kernels/cpu/l2_normalize_rows.h"
 
 namespace normnet::kernels::cpu::l2_rows {
+
+// How far ahead of the row being summed the AVX-512 backward prefetches x and dy (into L1): on
+// Zen 5, forward + backward over [32, 56, 56, 64] at 0.53–0.75 of the one-source copy and
+// 0.93–1.09 of the copy from memory, against 0.50–0.55 and 0.70–0.97 as phases; 1 and 4 KiB ahead
+// did worse than 2 (docs/benchmarks.md, step 35).
+inline constexpr int64_t kPrefetchBytes = 2048;
+
+// Prefetches the n floats kPrefetchBytes past row (a prefetch never faults: past the end of a
+// buffer it is harmless).
+inline void prefetch_ahead(const float* row, int64_t n) {
+  const auto p = reinterpret_cast<std::uintptr_t>(row) + kPrefetchBytes;
+  for (int64_t b = 0; b < n * int64_t{sizeof(float)}; b += 64)
+    __builtin_prefetch(reinterpret_cast<const void*>(p + static_cast<std::uintptr_t>(b)), 0, 3);
+}
 
 // The factors of one group: row g is written by the kernel when bit g of `fast` is set, with its
 // two floats p[g] and q[g] (forward: 1/‖v‖ as hi + lo; backward: a and b); the other live rows go
