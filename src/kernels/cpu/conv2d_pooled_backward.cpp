@@ -117,15 +117,31 @@ std::vector<Block> plan_blocks(const Geometry& g) {
   return blocks;
 }
 
+// Prefetches into L1 the input rows that window row (n, i)'s successor, (n, i + 1) or (n + 1, 0),
+// reads: (PH − 1)·sh + KH rows from its first (a prefetch never faults; the last window row has
+// no successor).
+void prefetch_next_window_row(const float* x, const Geometry& g, int64_t n, int64_t i) {
+  const bool same_image = i + 1 < g.pd.oh;
+  const int64_t next_n = same_image ? n : n + 1, next_i = same_image ? i + 1 : 0;
+  if (next_n >= g.d.n) return;
+  const int64_t rows = std::min<int64_t>((g.pd.ph - 1) * g.d.stride_h + g.d.kh, g.d.h - g.row_first[next_i]);
+  const char* p = reinterpret_cast<const char*>(x + g.image_row(next_n, next_i));
+  const int64_t bytes = rows * g.row_stride * static_cast<int64_t>(sizeof(float));
+  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 3);
+}
+
 // dkt[o] for the channels [o_begin, o_end): each window row's input rows are read once per
 // thread while every channel and block passes over them. Segments of window rows gather until
-// their live terms average 12 per channel (one segment when dp has no zeros), at most kSegments.
-// (Chunks of 7 or 14 channels, to keep their accumulators in L1 beside the input rows, ran slower
-// on the AVX2 machine: the input rows then come from L3 once per chunk.)
+// their live terms average kFlushTerms per channel (two segments of 12 columns when dp has no
+// zeros), at most kSegments; while they gather, the next window row's input rows are prefetched
+// into L1, so that a flush finds them there. (Chunks of 7 or 14 channels, to keep their
+// accumulators in L1 beside the input rows, ran slower on the AVX2 machine: the input rows then
+// come from L3 once per chunk. Flushing at 12 terms per channel and without the prefetch, the
+// weights part took 1.2–1.35× as long on Zen 5: docs/benchmarks.md, step 36.)
 void weights_for_channels(const float* x, const uint8_t* argmax, const float* dp, float* dkt,
                           const Geometry& g, const std::vector<Block>& blocks, int64_t o_begin,
                           int64_t o_end) {
-  constexpr int64_t kSegments = 8;
+  constexpr int64_t kSegments = 8, kFlushTerms = 24;
   const int64_t stretch = g.taps_per_channel, o_count = g.d.o, channels = o_end - o_begin;
   std::fill(dkt + o_begin * stretch, dkt + o_end * stretch, 0.0f);
   std::vector<uint32_t> live(static_cast<std::size_t>(kSegments * channels));
@@ -153,7 +169,8 @@ void weights_for_channels(const float* x, const uint8_t* argmax, const float* dp
         for (int64_t o = 0; o < channels; ++o) terms += std::popcount(lv[o]);
         const int64_t width = std::min<int64_t>(32, g.pd.ow - j0);
         segments[count++] = {x + g.image_row(n, i), tr, j0, lv, width, width == 32 ? ~0u : (1u << width) - 1};
-        if (count == kSegments || terms >= 12 * channels) flush();
+        if (j0 == 0) prefetch_next_window_row(x, g, n, i);
+        if (count == kSegments || terms >= kFlushTerms * channels) flush();
       }
     }
   }
