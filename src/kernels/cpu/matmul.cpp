@@ -96,17 +96,17 @@ void matmul_dnnl(const float* a, const float* b, const float* bias, float* c, co
 // ---- one row times a matrix: c[N] = a[K]·b[K, N] + bias (a Dense layer at batch 1) ----
 // Two flops per element of b, each element read once: the product is bound by how fast b streams
 // in. oneDNN walks b front to back on every call, so a b slightly larger than the L2 caches (the
-// CNN's Dense 9216→128 is 4.7 MB against 2 × 2 MB of L2 on the Intel VM, 2 × 1 MB on Zen 5) misses on
-// all of it every call. Here b is
-// cut into chunks of rows; each thread owns a fixed run of chunks and walks it forwards on one call
-// and backwards on the next, so a call starts on the rows the previous one left in its core's L2.
+// CNN's Dense 9216→128 is 4.7 MB against 2 × 2 MB of L2 on the Intel VM, 2 × 1 MB on Zen 5)
+// misses on all of it every call. Here b is cut into chunks of rows; each thread owns a fixed run
+// of chunks and walks it forwards on one call and backwards on the next, so a call starts on the
+// rows the previous one left in its core's L2.
 // Each chunk writes its own partial sums, added in chunk order at the end: the result does not
 // depend on the direction of the walk or on the thread count.
 
 constexpr int64_t kGemvMaxChunkRows = 256;
 // How far ahead (in bytes of b's rows) gemv_block prefetches b into L1. b streams from L3 (it is
 // larger than the L2 caches) and the hardware prefetcher alone left the loop waiting: Dense
-// 9216→128 at batch 1 took 0.85 of the time with 12 KB (24 rows) ahead on Zen 5
+// 9216→128 at batch 1 took 0.79–0.80 of the time with 12 KB (24 rows) ahead on Zen 5
 // (docs/benchmarks.md, step 37).
 constexpr int64_t kGemvPrefetchBytes = 12 * 1024;
 constexpr int64_t kGemvMaxPartials = int64_t{1} << 20;  // chunks × N floats (4 MB) at most
@@ -129,14 +129,19 @@ bool use_gemv(const MatmulDims& d) {
 template <int64_t W>
 void gemv_block(const float* a, const float* b, int64_t ldb, int64_t k0, int64_t k1, float* out) {
   float acc[W] = {};  // W / 16 AVX-512 registers
-  const int64_t ahead =
-      std::max<int64_t>(1, kGemvPrefetchBytes / (ldb * static_cast<int64_t>(sizeof(float))));
+  const int64_t row_bytes = ldb * static_cast<int64_t>(sizeof(float));
+  const auto ahead =
+      static_cast<std::uintptr_t>(std::max<int64_t>(1, kGemvPrefetchBytes / row_bytes) * row_bytes);
   for (int64_t k = k0; k < k1; ++k) {
     const float ak = a[k];
     const float* row = b + k * ldb;
-    // One prefetch per 64-byte line of this block's columns, `ahead` rows on (a prefetch never
-    // faults: past the chunk's or b's end it only costs a load slot).
-    for (int64_t j = 0; j < W; j += 16) __builtin_prefetch(row + ahead * ldb + j, 0, 3);
+    // One prefetch per 64-byte line of this block's columns, `ahead` bytes on (a prefetch never
+    // faults: past b's end it only costs a load slot; the address is formed as an integer).
+    const std::uintptr_t next = reinterpret_cast<std::uintptr_t>(row) + ahead;
+    for (int64_t j = 0; j < W; j += 16) {
+      __builtin_prefetch(reinterpret_cast<const void*>(next + static_cast<std::uintptr_t>(j) * sizeof(float)),
+                         0, 3);
+    }
 #pragma omp simd
     for (int64_t j = 0; j < W; ++j) acc[j] += ak * row[j];
   }
